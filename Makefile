@@ -1,0 +1,49 @@
+# Stock Dispatch — the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+
+.PHONY: run test test-fast lint typecheck bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.8
+
+# Runtime dependencies, hash-checked from the lock file, and the project itself (editable).
+$(VENV)/.runtime: requirements/runtime.lock pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements/runtime.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+# Test, lint and benchmark tools on top.
+$(VENV)/.dev: requirements/dev.lock $(VENV)/.runtime
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements/dev.lock
+	touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/dispatch run
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not e2e" -x
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check app workers tests bench
+	$(BIN)/ruff format --check app workers tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench
+
+# Re-resolve the pinned versions (after editing requirements/*.in).
+lock: | $(BIN)/python
+	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes runtime.in -o runtime.lock
+	cd requirements && ../$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes dev.in -o dev.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

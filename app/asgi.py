@@ -1,0 +1,117 @@
+"""The web application factory. Nothing happens at import time; granian calls create_app()."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.allowed_hosts import AllowedHostsConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.htmx import HTMXConfig, HTMXPlugin
+from litestar.plugins.prometheus import PrometheusConfig
+from litestar.static_files import create_static_files_router
+
+from app.db.session import Database, sqlalchemy_config
+from app.db.urls import DatabaseUrls
+from app.routes.admin_users import AdminUsersController
+from app.routes.auth import ApiAuthController, AuthController
+from app.routes.health import HealthController, MetricsController
+from app.routes.home import HomeController
+from app.routes.ops import OpsController
+from app.settings import Settings, SettingsError, load_settings
+from app.web import i18n
+from app.web.auth import API_PREFIX, PUBLIC, SessionAuthMiddleware, access, access_guard, renew_session
+from app.web.context import AppContext, provide_context
+from app.web.errors import EXCEPTION_HANDLERS
+from app.web.middleware import LocaleMiddleware, SecurityHeadersMiddleware
+from app.web.templating import template_config
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
+    """Build the application. The database URL comes from the argument or DATABASE_URL."""
+    settings = settings or load_settings()
+    url = database_url or settings.database.url or os.environ.get("DATABASE_URL", "")
+    if not url:
+        raise SettingsError("DATABASE_URL is not set: start the app with `dispatch serve` or `make run`")
+    urls = DatabaseUrls.parse(url)
+    i18n.load_catalogs()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-web"))
+        app.state.ctx = AppContext.build(settings, urls, db)
+        try:
+            yield
+        finally:
+            await db.dispose()
+
+    secure = settings.security.secure_cookies
+    csrf = CSRFConfig(
+        secret=settings.security.secret_key,
+        cookie_name="__Host-csrftoken" if secure else "csrftoken",
+        cookie_secure=secure,
+        cookie_httponly=False,  # htmx reads nothing from it; the token travels in the page (hx-headers)
+        cookie_samesite="strict",
+        header_name="x-csrftoken",
+        # The JSON API authenticates with bearer tokens only (never the cookie), so it needs no CSRF token.
+        exclude=[f"^{API_PREFIX}"],
+    )
+    prometheus = PrometheusConfig(app_name="dispatch", prefix="dispatch", group_path=True,
+                                  exclude=["/metrics", "/static", "/health"], exclude_unhandled_paths=True)
+    static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
+                                        opt=access(PUBLIC), cache_control=None, send_as_attachment=False)
+    openapi_router = Router(path="/api/schema", route_handlers=[], opt=access(PUBLIC))
+
+    return Litestar(
+        route_handlers=[
+            AuthController, ApiAuthController, HomeController, AdminUsersController, OpsController,
+            HealthController, MetricsController, static,
+        ],
+        lifespan=[lifespan],
+        dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
+        guards=[access_guard],
+        before_send=[renew_session],
+        middleware=[
+            SecurityHeadersMiddleware(hsts=settings.production),
+            prometheus.middleware,
+            SessionAuthMiddleware,
+            LocaleMiddleware(settings.web.default_locale),
+        ],
+        csrf_config=csrf,
+        allowed_hosts=AllowedHostsConfig(allowed_hosts=list(settings.web.allowed_hosts)),
+        plugins=[HTMXPlugin(HTMXConfig(set_request_class_globally=True))],
+        template_config=template_config(),
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Stock Dispatch API", version="1", openapi_router=openapi_router,
+            render_plugins=[JsonRenderPlugin()], use_handler_docstrings=True,
+        ),
+        logging_config=LoggingConfig(
+            root={"level": settings.ops.log_level, "handlers": ["queue_listener"]},
+            log_exceptions="always",
+            disable_stack_trace={401, 403, 404, 405, 409, 422, 429},
+        ),
+        request_max_body_size=20_000_000,
+        debug=False,
+    )
+
+
+logging.getLogger("app").addHandler(logging.NullHandler())
+
+
+def create_served_app() -> object:
+    """What granian serves: the app behind the trusted-proxy fix for X-Forwarded-For/-Proto (IIS)."""
+    from granian.utils.proxies import wrap_asgi_with_proxy_headers
+
+    settings = load_settings()
+    return wrap_asgi_with_proxy_headers(create_app(settings), trusted_hosts=list(settings.web.trusted_proxies))

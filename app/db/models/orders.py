@@ -1,0 +1,44 @@
+"""Demand: dispatch orders and their lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import IdentityAuditBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+ORDER_STATES = ("draft", "released", "allocated", "picking", "picked", "dispatched", "cancelled")
+ORDER_SOURCES = ("screen", "import", "api", "demo")
+
+
+class DispatchOrder(IdentityAuditBase):
+    __tablename__ = "dispatch_orders"
+    __table_args__ = (
+        CheckConstraint(f"state IN {ORDER_STATES}", name="state_known"),
+        CheckConstraint(f"source IN {ORDER_SOURCES}", name="source_known"),
+        CheckConstraint("priority >= 1", name="priority_positive"),
+        Index("ix_dispatch_orders_site_state", "site_id", "state"),
+    )
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
+    destination_id: Mapped[int] = mapped_column(ForeignKey("destinations.id", ondelete="RESTRICT"))
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    priority: Mapped[int] = mapped_column(default=2)
+    due_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    source: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+
+
+class DispatchOrderLine(IdentityAuditBase):
+    __tablename__ = "dispatch_order_lines"
+    __table_args__ = (
+        UniqueConstraint("order_id", "line_no"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+    order_id: Mapped[int] = mapped_column(ForeignKey("dispatch_orders.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column()
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
+    quantity: Mapped[int] = mapped_column()

@@ -1,0 +1,64 @@
+"""Engine and transactions. Services open one transaction per use case through `Database`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from advanced_alchemy.config import AlembicAsyncConfig, AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db.urls import DatabaseUrls
+from app.settings import DatabaseSettings
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def sqlalchemy_config(
+    urls: DatabaseUrls, settings: DatabaseSettings, application_name: str, *, pooled: bool = True
+) -> SQLAlchemyAsyncConfig:
+    """The advanced-alchemy configuration shared by the web app, the worker and the migrations."""
+    import app.db.models  # noqa: F401  - registers every table on the metadata used by Alembic
+
+    connect_args = {"server_settings": {"application_name": application_name}}
+    engine = (
+        EngineConfig(
+            pool_size=settings.pool_size,
+            max_overflow=settings.max_overflow,
+            pool_pre_ping=True,
+            echo=settings.echo,
+            connect_args=connect_args,
+        )
+        if pooled
+        else EngineConfig(poolclass=NullPool, echo=settings.echo, connect_args=connect_args)
+    )
+    return SQLAlchemyAsyncConfig(
+        connection_string=urls.sqlalchemy,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        engine_config=engine,
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS_DIR),
+            script_config="",
+            version_table_name="alembic_versions",
+        ),
+    )
+
+
+class Database:
+    """The process's engine, plus the one way services get a transaction."""
+
+    def __init__(self, config: SQLAlchemyAsyncConfig) -> None:
+        self.config = config
+        self.engine: AsyncEngine = config.get_engine()
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

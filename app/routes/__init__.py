@@ -1,0 +1,1 @@
+"""Litestar controllers: parse input, call one service, choose a template."""

@@ -1,0 +1,40 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from litestar import Controller, Response, get
+from litestar.plugins.prometheus import PrometheusController
+
+from app.services.health import readiness
+from app.web.auth import LOCAL, PUBLIC, access
+from app.web.context import Ctx
+
+
+class HealthController(Controller):
+    path = "/health"
+    opt = access(PUBLIC)
+    tags = ["health"]
+
+    @get("/live", name="health:live", cache_control=None)
+    async def live(self) -> dict[str, str]:
+        """The process answers. No dependency is checked, so a database outage does not restart the web tier."""
+        return {"status": "ok"}
+
+    @get("/ready", name="health:ready")
+    async def ready(self, ctx: Ctx) -> Response[dict[str, Any]]:
+        """Database, job queue and worker heartbeat; 503 when any is not ready."""
+        stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
+        checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
+        ok = all(c.ok for c in checks)
+        body = {"status": "ok" if ok else "unavailable",
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+        return Response(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    opt = access(LOCAL)
+    include_in_schema = False

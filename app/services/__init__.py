@@ -1,0 +1,1 @@
+"""The imperative shell: one async function per use case, one transaction each."""

@@ -1,0 +1,41 @@
+"""Refusals a person can act on. Each carries a message id (translated at the edge) and its facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Refused(Exception):
+    """A use case refused the request; nothing was changed."""
+
+    status = 409
+    title = "Request refused"
+
+    def __init__(self, message: str, **facts: Any) -> None:
+        super().__init__(message)
+        self.message = message  # an English msgid, translated with `facts` where it is shown
+        self.facts = facts
+
+
+class NotFound(Refused):
+    status = 404
+    title = "Not found"
+
+
+class Invalid(Refused):
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, message: str, field: str | None = None, **facts: Any) -> None:
+        super().__init__(message, **facts)
+        self.field = field
+
+
+class LoginRefused(Refused):
+    status = 401
+    title = "Login refused"
+
+
+class TooManyAttempts(Refused):
+    status = 429
+    title = "Too many attempts"

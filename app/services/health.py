@@ -1,0 +1,63 @@
+"""Health of the parts: database, job queue, workers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from app.db.models import JobRequest, WorkerHeartbeat
+from app.db.session import Database
+
+OUTBOX_STUCK_AFTER = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelta) -> list[Check]:
+    """One check per part; a part that cannot be reached is reported, never raised."""
+    try:
+        started = time.perf_counter()
+        async with db.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            database = Check("database", True, f"{(time.perf_counter() - started) * 1000:.1f} ms")
+            stuck = int(await session.scalar(
+                select(func.count()).where(JobRequest.relayed_at.is_(None),
+                                           JobRequest.created_at < now - OUTBOX_STUCK_AFTER)) or 0)
+            last_beat = await session.scalar(select(func.max(WorkerHeartbeat.beat_at)))
+    except Exception as exc:  # the point of a health check is to report failures, whatever they are
+        return [Check("database", False, type(exc).__name__), Check("queue", False, "database unreachable"),
+                Check("worker", False, "database unreachable")]
+    queue = Check("queue", stuck == 0, "relaying" if stuck == 0 else f"{stuck} job requests waiting over a minute")
+    if last_beat is None:
+        worker = Check("worker", False, "no worker has started")
+    else:
+        age = (now - last_beat).total_seconds()
+        worker = Check("worker", age < worker_stale_after.total_seconds(), f"last heartbeat {age:.0f} s ago")
+    return [database, queue, worker]
+
+
+async def record_heartbeat(
+    db: Database, *, worker_id: str, hostname: str, pid: int, queue: str, started_at: datetime, now: datetime
+) -> None:
+    async with db.transaction() as session:
+        values = {"worker_id": worker_id, "hostname": hostname, "pid": pid, "queue": queue,
+                  "started_at": started_at, "beat_at": now}
+        await session.execute(
+            insert(WorkerHeartbeat).values(values).on_conflict_do_update(
+                index_elements=[WorkerHeartbeat.worker_id], set_={"beat_at": now})
+        )
+
+
+async def forget_worker(db: Database, worker_id: str) -> None:
+    """A worker that stops cleanly removes its heartbeat so readiness reflects it at once."""
+    async with db.transaction() as session:
+        await session.execute(WorkerHeartbeat.__table__.delete().where(WorkerHeartbeat.worker_id == worker_id))

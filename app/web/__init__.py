@@ -1,0 +1,1 @@
+"""Web plumbing shared by the routes: context, authentication, access policy, i18n, errors, headers."""

@@ -1,0 +1,124 @@
+"""French and English: catalogs, the request's locale, and locale-aware formatting.
+
+The locale of a request is chosen once (the user's choice, then the `lang` cookie, then the
+browser's Accept-Language, then the site default) and kept in a context variable, so templates and
+error handlers translate without passing it around. Catalogs are compiled from the .po files at
+start-up, so no compiled .mo file can drift from its source.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import io
+from contextvars import ContextVar
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale, dates, numbers
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES = ("fr", "en")
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "i18n"
+LANG_COOKIE = "lang"
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default="fr")
+display_zone: ContextVar[ZoneInfo] = ContextVar("display_zone", default=ZoneInfo("Europe/Paris"))
+_catalogs: dict[str, _gettext.NullTranslations] = {}
+
+
+def load_catalogs() -> None:
+    """Compile every .po file in memory. Called by create_app(), never at import."""
+    for locale in LOCALES:
+        po_path = CATALOG_DIR / locale / "LC_MESSAGES" / "messages.po"
+        if not po_path.exists():
+            _catalogs[locale] = _gettext.NullTranslations()
+            continue
+        with po_path.open("rb") as handle:
+            catalog = read_po(handle, locale=locale)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        _catalogs[locale] = _gettext.GNUTranslations(buffer)
+
+
+def _translations() -> _gettext.NullTranslations:
+    return _catalogs.get(current_locale.get()) or _gettext.NullTranslations()
+
+
+def gettext(message: str, **params: Any) -> str:
+    """Translate to the request's language, then fill `{name}` placeholders (formatted per locale)."""
+    text = _translations().gettext(message)
+    return text.format(**{k: format_value(v) for k, v in params.items()}) if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+    text = _translations().ngettext(singular, plural, n)
+    return text.format(**{k: format_value(v) for k, v in {"num": n, **params}.items()})
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction where it is defined; it is translated where it is shown."""
+    return message
+
+
+def negotiate(accept_language: str | None, default: str) -> str:
+    """The best of our locales for an Accept-Language header."""
+    if accept_language:
+        preferred = []
+        for part in accept_language.split(","):
+            tag, _sep, q = part.strip().partition(";q=")
+            try:
+                weight = float(q) if q else 1.0
+            except ValueError:
+                continue
+            if tag:
+                preferred.append((weight, tag.strip().replace("-", "_")))
+        preferred.sort(key=lambda item: -item[0])
+        chosen = Locale.negotiate([tag for _w, tag in preferred], list(LOCALES), sep="_")
+        if chosen is not None:
+            return chosen.language
+    return default
+
+
+def choose_locale(user_locale: str | None, cookie: str | None, accept_language: str | None, default: str) -> str:
+    for candidate in (user_locale, cookie):
+        if candidate in LOCALES:
+            return candidate
+    return negotiate(accept_language, default)
+
+
+def format_number(value: float | int, digits: int = 0) -> str:
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return numbers.format_decimal(value, format=pattern, locale=current_locale.get())
+
+
+def format_datetime(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone(display_zone.get())
+    return dates.format_datetime(local, "dd/MM/yyyy HH:mm" if current_locale.get() == "fr" else "yyyy-MM-dd HH:mm",
+                                 locale=current_locale.get())
+
+
+def format_date(value: date | None) -> str:
+    if value is None:
+        return "—"
+    return dates.format_date(value, "short" if current_locale.get() == "fr" else "medium", locale=current_locale.get())
+
+
+def format_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return format_date(value)
+    if isinstance(value, int | float):
+        return format_number(value)
+    return value

@@ -1,0 +1,1 @@
+"""The background worker process: SAQ on PostgreSQL, the outbox relay and the heartbeat."""
