@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -54,15 +56,20 @@ SITES = (("LYS", "Lyon Saint-Priest"), ("LIL", "Lille Lesquin"))
 
 
 @pytest.fixture(scope="session")
-def server_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseUrls]:
+def server_urls() -> Iterator[DatabaseUrls]:
     """The PostgreSQL server of this test session (an admin connection to its `postgres` database)."""
     if os.environ.get("TEST_DATABASE_URL"):
         yield DatabaseUrls.parse(os.environ["TEST_DATABASE_URL"]).with_database("postgres")
         return
-    # A short path: PostgreSQL's Unix socket path must stay under ~100 characters.
-    var_dir = Path(tmp_path_factory.mktemp("pg", numbered=True))
-    with embedded_server(var_dir, database="postgres") as urls:
-        yield urls
+    # Not under pytest's private tmp dir: as root, pgserver runs PostgreSQL as another user, who must
+    # reach the data folder. A short path also keeps the Unix socket path under its ~100-byte limit.
+    var_dir = Path(tempfile.mkdtemp(prefix="sd-test-"))
+    var_dir.chmod(0o755)
+    try:
+        with embedded_server(var_dir, database="postgres") as urls:
+            yield urls
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 async def _create_template(urls: DatabaseUrls) -> None:

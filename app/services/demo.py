@@ -1,0 +1,115 @@
+"""Loading the demo data into an empty database, in one transaction and a few seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import (
+    Destination,
+    DispatchOrder,
+    DispatchOrderLine,
+    Location,
+    Product,
+    ProductBarcode,
+    Site,
+    User,
+    user_sites,
+)
+from app.db.session import Database, sqlalchemy_config
+from app.db.urls import DatabaseUrls
+from app.services.demo_data import DEMO_ACCOUNTS, PARIS, DemoData, generate_demo
+from app.services.errors import Refused
+from app.services.passwords import hash_password
+from app.settings import DatabaseSettings
+
+__all__ = ["DEMO_ACCOUNTS", "demo_loaded", "load_demo"]
+
+
+def _database(urls: DatabaseUrls) -> Database:
+    return Database(sqlalchemy_config(urls, DatabaseSettings(), application_name="dispatch-demo"))
+
+
+async def demo_loaded(urls: DatabaseUrls) -> bool:
+    """Whether the database already holds a site (demo or real): demo data only goes into an empty one."""
+    db = _database(urls)
+    try:
+        async with db.transaction() as session:
+            return await session.scalar(select(Site.id).limit(1)) is not None
+    finally:
+        await db.dispose()
+
+
+async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None) -> dict[str, int]:
+    """Generate the demo data for `today` (default: today in Paris) and insert it; returns counts per kind."""
+    data = generate_demo(seed, today or datetime.now(PARIS).date())
+    # Argon2 costs ~150 ms a hash; the four run in threads side by side, outside the transaction.
+    hashes = await asyncio.gather(*(hash_password(user.password) for user in data.users))
+    db = _database(urls)
+    try:
+        async with db.transaction() as session:
+            # Serialises concurrent loaders: the second waits, then sees the sites and refuses.
+            await session.execute(text("LOCK TABLE sites IN SHARE ROW EXCLUSIVE MODE"))
+            if await session.scalar(select(Site.id).limit(1)) is not None:
+                raise Refused("Demo data is already loaded.")
+            return await _insert_all(session, data, hashes)
+    finally:
+        await db.dispose()
+
+
+async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[str]) -> dict[str, int]:
+    """Every row of the demo, parents first, looking up the generated ids by natural key."""
+    site_ids = await _insert(session, Site, "code", [
+        {"code": s.code, "name": s.name, "timezone": s.timezone} for s in data.sites])
+    await _insert(session, Location, "barcode", [
+        {"site_id": site_ids[loc.site_code], "code": loc.code, "barcode": loc.barcode, "kind": loc.kind,
+         "zone": loc.zone, "pick_seq": loc.pick_seq} for loc in data.locations])
+    product_ids = await _insert(session, Product, "sku", [
+        {"sku": p.sku, "name": p.name, "unit": p.unit, "pack_size": p.pack_size, "lot_tracked": p.lot_tracked,
+         "expiry_tracked": p.expiry_tracked, "round_up_packs": p.round_up_packs} for p in data.products])
+    barcodes = await _insert(session, ProductBarcode, "code", [
+        {"product_id": product_ids[p.sku], "code": b.code, "kind": b.kind, "units": b.units}
+        for p in data.products for b in p.barcodes])
+    destination_ids = await _insert(session, Destination, "code", [
+        {"code": d.code, "name": d.name, "kind": d.kind, "tier": d.tier, "min_units": d.min_units,
+         "max_units": d.max_units} for d in data.destinations])
+    order_ids = await _insert(session, DispatchOrder, "number", [
+        {"number": o.number, "site_id": site_ids[o.site_code],
+         "destination_id": destination_ids[o.destination_code], "state": o.state, "priority": o.priority,
+         "due_at": o.due_at, "source": o.source} for o in data.orders])
+    lines = await _insert(session, DispatchOrderLine, "id", [
+        {"order_id": order_ids[o.number], "line_no": line.line_no, "product_id": product_ids[line.sku],
+         "quantity": line.quantity} for o in data.orders for line in o.lines])
+    users = await _insert_users(session, data, hashes, site_ids)
+    return {"sites": len(site_ids), "locations": len(data.locations), "products": len(product_ids),
+            "barcodes": len(barcodes), "destinations": len(destination_ids), "orders": len(order_ids),
+            "lines": len(lines), "users": users}
+
+
+async def _insert_users(
+    session: AsyncSession, data: DemoData, hashes: Sequence[str], site_ids: dict[str, int]
+) -> int:
+    """The demo accounts with their hashed passwords and their sites."""
+    now = datetime.now(UTC)
+    user_ids = await _insert(session, User, "username", [
+        {"username": u.username, "full_name": u.full_name, "role": u.role, "password_hash": password_hash,
+         "password_changed_at": now} for u, password_hash in zip(data.users, hashes, strict=True)])
+    memberships = [{"user_id": user_ids[u.username], "site_id": site_ids[code]}
+                   for u in data.users for code in u.site_codes]
+    if memberships:
+        await session.execute(insert(user_sites), memberships)
+    return len(user_ids)
+
+
+async def _insert(session: AsyncSession, model: Any, key: str, rows: list[dict[str, Any]]) -> dict[Any, Any]:
+    """Bulk-insert `rows` (batched multi-row INSERTs) and return {natural key: generated id}."""
+    if not rows:
+        return {}
+    key_column = getattr(model, key)
+    result = await session.execute(insert(model).returning(key_column, model.id), rows)
+    return {row[0]: row[1] for row in result}

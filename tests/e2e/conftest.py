@@ -1,0 +1,202 @@
+"""End-to-end harness: the real server (granian, as `dispatch serve` starts it) driven by a real Chromium.
+
+One server and one database (copied from the session's template) serve the whole e2e session; tests
+that change lasting state (lockouts, a user's language) use personas no other test relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from app.db.urls import DatabaseUrls
+from tests.conftest import TEMPLATE, Persona
+
+E2E_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = E2E_DIR.parent.parent
+AXE_JS = E2E_DIR / "vendor" / "axe-core-4.14.1.min.js"
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+TABLET = {"width": 1280, "height": 800}  # a 10" tablet in landscape
+START_TIMEOUT = 30.0
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)  # read by the `page` fixture to keep a failure's screenshot
+    return report
+
+
+# ---------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _admin_execute(urls: DatabaseUrls, sql: str) -> None:
+    admin = await asyncpg.connect(urls.with_database("postgres").libpq)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own http://127.0.0.1
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of `python -m app.cli serve` running on a fresh copy of the template database."""
+    name = f"e2e_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin_execute(template_urls, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
+    db_urls = template_urls.with_database(name)
+    var_dir = tmp_path_factory.mktemp("e2e-var")
+    log_path = var_dir / "server.log"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_urls.libpq,
+        "APP_ENV": "test",
+        "SECRET_KEY": secrets.token_hex(20),  # 40 characters
+        "VAR_DIR": str(var_dir),
+        "LOG_LEVEL": "WARNING",
+        "WEB_HOST": "127.0.0.1",
+        "WEB_WORKERS": "1",
+    }
+    base_url = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(f"{base_url}/health/live"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop(process)
+                output = log_path.read_text(errors="replace")
+                pytest.fail(f"the server did not answer on {base_url}/health/live "
+                            f"(exit code {process.returncode}):\n{output}", pytrace=False)
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        _stop(process)
+        asyncio.run(_admin_execute(template_urls, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+# ---------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def browser(live_server: str) -> Iterator[Browser]:
+    """Chromium, started after the server and closed at the end of each module.
+
+    Playwright's sync API leaves its asyncio loop marked as running in this thread while it lives, so
+    nothing may call asyncio.run() meanwhile: the database set-up (`live_server`, `template_urls`) must
+    come first, and the browser must be gone before async tests of other folders run in the same session.
+    """
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("chromium is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh French-speaking tablet: its own context, so no cookie leaks from one test to the next."""
+    context = browser.new_context(bypass_csp=True, locale="fr-FR", viewport=TABLET)  # CSP would refuse axe
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        call = getattr(request.node, "rep_call", None)
+        if call is not None and call.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
+            try:
+                tab.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+            except Exception as exc:  # noqa: BLE001 - a missing screenshot must not hide the failure
+                print(f"no screenshot: {exc}")
+        context.close()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def login(page: Page, base_url: str, persona: Persona, password: str | None = None) -> None:
+    """Sign in through the form, as a person would; `password` overrides the persona's."""
+    page.goto(f"{base_url}/login")
+    page.locator("#f-username").fill(persona.username)
+    page.locator("#f-password").fill(persona.password if password is None else password)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+
+
+def assert_accessible(page: Page) -> None:
+    """Run axe-core on the page as it stands; fail on every serious or critical violation."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    blocking = [v for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+    if blocking:
+        lines = [f"axe: {len(blocking)} serious/critical violation(s) on {page.url}"]
+        for v in blocking:
+            lines.append(f"- {v['id']} ({v['impact']}): {v['help']} <{v.get('helpUrl', '')}>")
+            for node in v["nodes"][:10]:
+                target = " ".join(str(t) for t in node.get("target", []))
+                summary = "; ".join(line.strip() for line in node.get("failureSummary", "").splitlines()[1:])
+                lines.append(f"    {target}: {summary}")
+        pytest.fail("\n".join(lines), pytrace=False)

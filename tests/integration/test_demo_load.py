@@ -1,0 +1,100 @@
+"""Loading the demo data into a real PostgreSQL: complete, once only, and no plain password stored."""
+
+from collections.abc import AsyncIterator
+from datetime import date
+
+import asyncpg
+import pytest
+
+from app.db.urls import DatabaseUrls
+from app.services.demo import DEMO_ACCOUNTS, demo_loaded, load_demo
+from app.services.demo_data import generate_demo
+from app.services.errors import Refused
+from app.services.passwords import verify_password
+
+SEED = 20261125
+TODAY = date(2026, 11, 25)
+TABLES = {
+    "sites": "sites",
+    "locations": "locations",
+    "products": "products",
+    "barcodes": "product_barcodes",
+    "destinations": "destinations",
+    "orders": "dispatch_orders",
+    "lines": "dispatch_order_lines",
+    "users": "users",
+    "user_sites": "user_sites",
+}
+
+
+@pytest.fixture
+async def empty_db_urls(db_urls: DatabaseUrls) -> AsyncIterator[DatabaseUrls]:
+    """The test database with no site and no user, whatever the shared harness seeded into it."""
+    conn = await asyncpg.connect(db_urls.libpq)
+    try:
+        await conn.execute("TRUNCATE sites, users, destinations, products CASCADE")
+    finally:
+        await conn.close()
+    yield db_urls
+
+
+async def _counts(urls: DatabaseUrls) -> dict[str, int]:
+    conn = await asyncpg.connect(urls.libpq)
+    try:
+        return {kind: await conn.fetchval(f"SELECT count(*) FROM {table}") for kind, table in TABLES.items()}
+    finally:
+        await conn.close()
+
+
+async def test_demo_loads_everything_the_generator_makes(empty_db_urls):
+    data = generate_demo(SEED, TODAY)
+    assert not await demo_loaded(empty_db_urls)
+
+    counts = await load_demo(empty_db_urls, seed=SEED, today=TODAY)
+
+    expected = {
+        "sites": len(data.sites),
+        "locations": len(data.locations),
+        "products": len(data.products),
+        "barcodes": sum(len(p.barcodes) for p in data.products),
+        "destinations": len(data.destinations),
+        "orders": len(data.orders),
+        "lines": sum(len(o.lines) for o in data.orders),
+        "users": len(data.users),
+    }
+    assert counts == expected
+    in_db = await _counts(empty_db_urls)
+    assert {kind: in_db[kind] for kind in expected} == expected
+    assert in_db["user_sites"] == sum(len(u.site_codes) for u in data.users)
+    assert await demo_loaded(empty_db_urls)
+
+
+async def test_a_second_load_is_refused_and_changes_nothing(empty_db_urls):
+    await load_demo(empty_db_urls, seed=SEED, today=TODAY)
+    before = await _counts(empty_db_urls)
+
+    with pytest.raises(Refused, match="already loaded"):
+        await load_demo(empty_db_urls, seed=SEED + 1, today=TODAY)
+
+    assert await _counts(empty_db_urls) == before
+
+
+async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
+    await load_demo(empty_db_urls, seed=SEED, today=TODAY)
+    username, password, role = next(account for account in DEMO_ACCOUNTS if account[2] == "admin")
+    conn = await asyncpg.connect(empty_db_urls.libpq)
+    try:
+        admin = await conn.fetchrow("SELECT role, password_hash, is_active FROM users WHERE username = $1", username)
+        leaked = await conn.fetchval(
+            "SELECT count(*) FROM users WHERE password_hash = ANY($1::text[])", [p for _, p, _ in DEMO_ACCOUNTS])
+        unit_case = await conn.fetchval(
+            "SELECT count(*) FROM product_barcodes b JOIN products p ON p.id = b.product_id "
+            "WHERE b.units <> 1 AND b.units <> p.pack_size")
+        missing_times = await conn.fetchval("SELECT count(*) FROM dispatch_orders WHERE created_at IS NULL")
+    finally:
+        await conn.close()
+    assert admin["role"] == role and admin["is_active"]
+    assert admin["password_hash"].startswith("$argon2id$")
+    assert password not in admin["password_hash"]
+    assert await verify_password(password, admin["password_hash"])
+    assert leaked == 0 and unit_case == 0 and missing_times == 0
