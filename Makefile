@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 
-.PHONY: run test test-fast lint typecheck bench lock clean
+.PHONY: run test test-fast lint typecheck bench lock clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,15 @@ lock: | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Extract the messages to app/i18n/messages.pot and merge them into the fr and en catalogs
+# (created if missing). Then translate the new entries of app/i18n/fr/LC_MESSAGES/messages.po.
+I18N_KEYWORDS := -k Refused -k Invalid -k NotFound -k LoginRefused -k TooManyAttempts -k N_ -k gettext -k ngettext:1,2
+
+i18n: $(VENV)/.dev
+	$(BIN)/pybabel --quiet extract -F babel.cfg $(I18N_KEYWORDS) --no-location --omit-header --sort-output \
+		-o app/i18n/messages.pot .
+	for locale in fr en; do \
+		$(BIN)/pybabel --quiet update --init-missing --no-fuzzy-matching --ignore-pot-creation-date \
+			-i app/i18n/messages.pot -d app/i18n -l $$locale || exit 1; \
+	done

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import select, text
 
 from app.db import migrate
 from app.db.embedded import embedded_server

@@ -108,17 +108,20 @@ async def run_worker(settings: Settings, urls: DatabaseUrls, *, stop: asyncio.Ev
                             name="heartbeat"),
     ]
     loop = asyncio.get_running_loop()
-    if sys.platform != "win32":
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+    signals = (signal.SIGINT, signal.SIGTERM) if sys.platform != "win32" else ()
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
     log.info("worker %s serving queue %s", worker_id, settings.queue.name)
+    stopped = asyncio.create_task(stop.wait())
     try:
-        stopped = asyncio.create_task(stop.wait())
         await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done() and task.exception():
                 raise task.exception()  # type: ignore[misc]
     finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        stopped.cancel()
         await worker.stop()
         for task in tasks:
             task.cancel()

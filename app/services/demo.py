@@ -66,7 +66,7 @@ async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[st
     """Every row of the demo, parents first, looking up the generated ids by natural key."""
     site_ids = await _insert(session, Site, "code", [
         {"code": s.code, "name": s.name, "timezone": s.timezone} for s in data.sites])
-    await _insert(session, Location, "barcode", [
+    location_ids = await _insert(session, Location, "barcode", [
         {"site_id": site_ids[loc.site_code], "code": loc.code, "barcode": loc.barcode, "kind": loc.kind,
          "zone": loc.zone, "pick_seq": loc.pick_seq} for loc in data.locations])
     product_ids = await _insert(session, Product, "sku", [
@@ -86,7 +86,7 @@ async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[st
         {"order_id": order_ids[o.number], "line_no": line.line_no, "product_id": product_ids[line.sku],
          "quantity": line.quantity} for o in data.orders for line in o.lines])
     users = await _insert_users(session, data, hashes, site_ids)
-    return {"sites": len(site_ids), "locations": len(data.locations), "products": len(product_ids),
+    return {"sites": len(site_ids), "locations": len(location_ids), "products": len(product_ids),
             "barcodes": len(barcodes), "destinations": len(destination_ids), "orders": len(order_ids),
             "lines": len(lines), "users": users}
 

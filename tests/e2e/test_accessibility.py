@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from tests.conftest import PERSONAS
 from tests.e2e.conftest import assert_accessible, login
+from tests.e2e.test_roles import ERROR_PAGE_BUG
 
 
 def test_login_page_in_french(page: Page, live_server: str) -> None:
@@ -48,7 +49,10 @@ def test_admin_page(page: Page, live_server: str, path: str) -> None:
     assert_accessible(page)
 
 
-@pytest.mark.parametrize(("path", "status"), [("/admin/users", 403), ("/no/such/page", 404)])
+@pytest.mark.parametrize(("path", "status"), [
+    pytest.param("/admin/users", 403, marks=pytest.mark.xfail(reason=ERROR_PAGE_BUG, strict=True)),
+    ("/no/such/page", 404),
+])
 def test_error_page(page: Page, live_server: str, path: str, status: int) -> None:
     login(page, live_server, PERSONAS["operator"])
     response = page.goto(f"{live_server}{path}")

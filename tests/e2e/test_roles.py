@@ -15,6 +15,12 @@ SIGN_OUT = re.compile(r"^\s*(Se déconnecter|Sign out)\s*$")
 QUEUE_BUTTON = re.compile(r"^\s*(Tester la file de travaux|Test the job queue)\s*$")
 
 
+# Known app bugs (see the e2e report); remove the marker once fixed: strict xfail turns a fix into a failure.
+ERROR_PAGE_BUG = ("errors/error.html fails to render for a signed-in user (base.html reads `active`, undefined "
+                  "under StrictUndefined): every 403 page is a 500")
+GREETING_BUG = "templates' _() drops its {placeholders}: Jinja's newstyle gettext formats with %, not str.format"
+
+
 def _path(page: Page, base_url: str) -> str:
     return page.url.removeprefix(base_url)
 
@@ -39,12 +45,6 @@ def test_persona_signs_in_sees_their_menu_and_signs_out(page: Page, live_server:
         assert cookies["__Host-sd_session"]["httpOnly"]
         users_link.click()
         expect(page.get_by_role("heading", level=1)).to_have_text(USERS_LINK)
-    else:
-        response = page.goto(f"{live_server}/admin/users")
-        assert response is not None
-        assert response.status == 403
-        expect(page.locator(".error-code")).to_have_text("403")
-        expect(page.get_by_role("heading", level=1)).to_be_visible()
 
     page.get_by_role("button", name=SIGN_OUT).click()
     page.wait_for_url(f"{live_server}/login")
@@ -55,11 +55,21 @@ def test_persona_signs_in_sees_their_menu_and_signs_out(page: Page, live_server:
     expect(page.locator("#f-password")).to_be_visible()
 
 
-@pytest.mark.xfail(reason="templates' _() ignores its {placeholders}: Jinja's newstyle gettext formats with %",
-                   strict=False)
+@pytest.mark.xfail(reason=GREETING_BUG, strict=True)
 def test_greeting_names_the_person(page: Page, live_server: str) -> None:
     login(page, live_server, PERSONAS["operator"])
     expect(page.get_by_role("heading", level=1)).to_contain_text(PERSONAS["operator"].full_name, timeout=1000)
+
+
+@pytest.mark.xfail(reason=ERROR_PAGE_BUG, strict=True)
+@pytest.mark.parametrize("role", ["operator", "supervisor"])
+def test_non_admin_gets_a_403_page_on_admin_pages(page: Page, live_server: str, role: str) -> None:
+    login(page, live_server, PERSONAS[role])
+    response = page.goto(f"{live_server}/admin/users")
+    assert response is not None
+    assert response.status == 403
+    expect(page.locator(".error-code")).to_have_text("403")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
 
 
 def test_wrong_password_shows_an_alert_in_french(page: Page, live_server: str) -> None:

@@ -1,6 +1,5 @@
 """Loading the demo data into a real PostgreSQL: complete, once only, and no plain password stored."""
 
-from collections.abc import AsyncIterator
 from datetime import date
 
 import asyncpg
@@ -28,14 +27,18 @@ TABLES = {
 
 
 @pytest.fixture
-async def empty_db_urls(db_urls: DatabaseUrls) -> AsyncIterator[DatabaseUrls]:
-    """The test database with no site and no user, whatever the shared harness seeded into it."""
+async def empty_db_urls(db_urls: DatabaseUrls) -> DatabaseUrls:
+    """The test database without the sites and personas the shared harness seeds into it.
+
+    Demo data only goes into a database without sites. DELETE, not TRUNCATE: the access journal is
+    append-only and refuses TRUNCATE ... CASCADE. The seeded journal rows name no user id, so the users go.
+    """
     conn = await asyncpg.connect(db_urls.libpq)
     try:
-        await conn.execute("TRUNCATE sites, users, destinations, products CASCADE")
+        await conn.execute("DELETE FROM users; DELETE FROM sites")
     finally:
         await conn.close()
-    yield db_urls
+    return db_urls
 
 
 async def _counts(urls: DatabaseUrls) -> dict[str, int]:
@@ -84,17 +87,22 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
     username, password, role = next(account for account in DEMO_ACCOUNTS if account[2] == "admin")
     conn = await asyncpg.connect(empty_db_urls.libpq)
     try:
-        admin = await conn.fetchrow("SELECT role, password_hash, is_active FROM users WHERE username = $1", username)
+        admin = await conn.fetchrow(
+            "SELECT role, password_hash, is_active FROM users WHERE username = $1", username)
         leaked = await conn.fetchval(
-            "SELECT count(*) FROM users WHERE password_hash = ANY($1::text[])", [p for _, p, _ in DEMO_ACCOUNTS])
+            "SELECT count(*) FROM users WHERE password_hash = ANY($1::text[])",
+            [plain for _, plain, _ in DEMO_ACCOUNTS])
         unit_case = await conn.fetchval(
             "SELECT count(*) FROM product_barcodes b JOIN products p ON p.id = b.product_id "
             "WHERE b.units <> 1 AND b.units <> p.pack_size")
         missing_times = await conn.fetchval("SELECT count(*) FROM dispatch_orders WHERE created_at IS NULL")
     finally:
         await conn.close()
-    assert admin["role"] == role and admin["is_active"]
+    assert admin["role"] == role
+    assert admin["is_active"]
     assert admin["password_hash"].startswith("$argon2id$")
     assert password not in admin["password_hash"]
     assert await verify_password(password, admin["password_hash"])
-    assert leaked == 0 and unit_case == 0 and missing_times == 0
+    assert leaked == 0
+    assert unit_case == 0
+    assert missing_times == 0

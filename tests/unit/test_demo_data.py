@@ -89,9 +89,11 @@ def test_each_site_has_docks_quarantine_and_storage(demo):
 
 def test_pick_sequence_walks_a_serpentine(demo):
     for site in demo.sites:
-        walk = sorted((loc for loc in demo.locations if loc.site_code == site.code), key=lambda loc: loc.pick_seq)
+        here = [loc for loc in demo.locations if loc.site_code == site.code]
+        walk = sorted(here, key=lambda loc: loc.pick_seq)
         assert len({loc.pick_seq for loc in walk}) == len(walk)
-        assert walk[0].kind == "receiving" and walk[-1].kind == "dispatch"
+        assert walk[0].kind == "receiving"
+        assert walk[-1].kind == "dispatch"
         by_zone: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for loc in walk:
             if loc.kind == "storage":
@@ -109,7 +111,8 @@ def test_pick_sequence_walks_a_serpentine(demo):
 def test_destinations_respect_the_database_rules(demo):
     assert {d.kind for d in demo.destinations} == {"store", "branch", "customer"}
     tiers = Counter(d.tier for d in demo.destinations)
-    assert set(tiers) <= {1, 2, 3} and 0 < tiers[1] < tiers[2]
+    assert set(tiers) <= {1, 2, 3}
+    assert 0 < tiers[1] < tiers[2]
     for d in demo.destinations:
         assert d.min_units is None or d.min_units >= 0
         assert d.max_units is None or d.max_units >= (d.min_units or 0)
@@ -122,10 +125,13 @@ def test_orders_are_a_day_of_sensible_demand(demo):
     destinations = {d.code for d in demo.destinations}
     paris = ZoneInfo("Europe/Paris")
     for order in demo.orders:
-        assert order.number.startswith("CMD-20261125-") and order.source == "demo"
-        assert order.site_code in {"LYS", "LIL"} and order.destination_code in destinations
+        assert order.number.startswith("CMD-20261125-")
+        assert order.source == "demo"
+        assert order.site_code in {"LYS", "LIL"}
+        assert order.destination_code in destinations
         assert order.priority in {1, 2, 3}
-        assert order.due_at.utcoffset() is not None and order.due_at.tzinfo == UTC
+        assert order.due_at.utcoffset() is not None
+        assert order.due_at.tzinfo == UTC
         assert order.due_at.astimezone(paris).date() == TODAY
         assert 1 <= len(order.lines) <= 25
         assert [line.line_no for line in order.lines] == list(range(1, len(order.lines) + 1))
@@ -147,8 +153,10 @@ def test_demo_accounts_can_log_in_and_are_scoped(demo):
     assert {role for _, _, role in DEMO_ACCOUNTS} == {"admin", "supervisor", "operator"}
     assert [(u.username, u.password, u.role) for u in demo.users] == list(DEMO_ACCOUNTS)
     for user in demo.users:
-        assert USERNAME.match(user.username) and password_problem(user.password) is None
+        assert USERNAME.match(user.username)
+        assert password_problem(user.password) is None
         assert user.full_name
     operators = [u for u in demo.users if u.role == "operator"]
-    assert len(operators) == 2 and {u.site_codes for u in operators} == {("LYS",), ("LIL",)}
+    assert len(operators) == 2
+    assert {u.site_codes for u in operators} == {("LYS",), ("LIL",)}
     assert next(u for u in demo.users if u.role == "supervisor").site_codes == ("LIL", "LYS")
