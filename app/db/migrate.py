@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import io
-from contextlib import redirect_stdout
+import asyncio
+
+import asyncpg
 
 from advanced_alchemy.alembic.commands import AlembicCommands
 
@@ -27,11 +28,18 @@ def downgrade(urls: DatabaseUrls, revision: str) -> None:
 
 
 def current(urls: DatabaseUrls) -> str:
-    """The revision the database is at, as Alembic prints it ('' for an empty database)."""
-    out = io.StringIO()
-    with redirect_stdout(out):
-        _commands(urls).current(verbose=False)
-    return out.getvalue().strip()
+    """The revision the database is at ('' for a database without migrations)."""
+    return asyncio.run(_current(urls))
+
+
+async def _current(urls: DatabaseUrls) -> str:
+    connection = await asyncpg.connect(urls.libpq)
+    try:
+        if not await connection.fetchval("SELECT to_regclass('alembic_versions') IS NOT NULL"):
+            return ""
+        return ", ".join(r["version_num"] for r in await connection.fetch("SELECT version_num FROM alembic_versions"))
+    finally:
+        await connection.close()
 
 
 def make_revision(urls: DatabaseUrls, message: str) -> None:

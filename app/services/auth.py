@@ -15,11 +15,11 @@ from app.domain.access import Principal, Role
 from app.domain.lockout import LockoutPolicy, is_locked, register_failure
 from app.domain.sessions import SessionPolicy, SessionState, needs_touch, session_state
 from app.services import journal
-from app.services.errors import LoginRefused, TooManyAttempts
+from app.services.errors import N_, LoginRefused, TooManyAttempts
 from app.services.passwords import verify_password
 
 IP_WINDOW = timedelta(minutes=10)
-WRONG_CREDENTIALS = "Wrong username or password."
+WRONG_CREDENTIALS = N_("Wrong username or password.")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction where it is defined; it is translated where it is shown."""
+    return message
+
+
 class Refused(Exception):
     """A use case refused the request; nothing was changed."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import anyio.to_thread
 from pwdlib import PasswordHash
 
+from app.services.errors import N_
+
 _hasher = PasswordHash.recommended()
 # Verifying against this keeps the time of a login for an unknown user equal to a real one.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -25,7 +27,7 @@ async def verify_password(password: str, password_hash: str | None) -> bool:
 def password_problem(password: str) -> str | None:
     """Why a new password is not acceptable, or None."""
     if len(password) < MIN_LENGTH:
-        return "A password needs at least {min} characters."
+        return N_("A password needs at least {min} characters.")
     if password.strip() != password:
-        return "A password cannot start or end with a space."
+        return N_("A password cannot start or end with a space.")
     return None

@@ -44,7 +44,7 @@ def _wants_problem(request: Request[Any, Any, Any]) -> bool:
 
 
 def problem(request: Request[Any, Any, Any], status: int, detail: str, **extra: Any) -> Response[Any]:
-    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status, "detail": detail,
+    body = {"type": "about:blank", "title": _TITLES.get(status, _TITLES[500]), "status": status, "detail": detail,
             "instance": request.url.path, **extra}
     return Response(body, status_code=status, media_type=PROBLEM)
 
@@ -54,7 +54,7 @@ def error_page(request: Request[Any, Any, Any], status: int, message: str) -> Re
         return problem(request, status, message)
     template = "errors/_message.html" if getattr(request, "htmx", None) else "errors/error.html"
     return Template(template_name=template, status_code=status,
-                    context={"status": status, "title": _(_TITLES.get(status, "Error")), "message": message})
+                    context={"status": status, "title": _(_TITLES.get(status, _TITLES[500])), "message": message})
 
 
 def on_not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
@@ -96,7 +96,7 @@ def on_refused(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     headers = exc.headers or {}
-    response = error_page(request, status, _(_TITLES.get(status, "Error")))
+    response = error_page(request, status, _(_TITLES.get(status, _TITLES[500])))
     response.headers.update(headers)
     return response
 

@@ -20,6 +20,8 @@ from babel import Locale, dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from app.services.errors import N_
+
 LOCALES = ("fr", "en")
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "i18n"
 LANG_COOKIE = "lang"
@@ -60,11 +62,9 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
 
 
 _ = gettext
+__all__ = ["N_", "gettext", "ngettext"]
 
 
-def N_(message: str) -> str:
-    """Mark a message for extraction where it is defined; it is translated where it is shown."""
-    return message
 
 
 def negotiate(accept_language: str | None, default: str) -> str:
