@@ -30,7 +30,7 @@ class HealthController(Controller):
         checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
         ok = all(c.ok for c in checks)
         body = {"status": "ok" if ok else "unavailable",
-                "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in checks}}
+                "checks": {c.name: {"ok": c.ok, "detail": c.detail_text} for c in checks}}
         return Response(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from app.db.models import JobRequest, WorkerHeartbeat
 from app.db.session import Database
+from app.services.errors import N_
 
 OUTBOX_STUCK_AFTER = timedelta(minutes=1)
 
@@ -19,7 +21,12 @@ OUTBOX_STUCK_AFTER = timedelta(minutes=1)
 class Check:
     name: str
     ok: bool
-    detail: str
+    detail: str  # an English msgid with {placeholders}, translated where it is shown
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def detail_text(self) -> str:
+        return self.detail.format(**self.facts)
 
 
 async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelta) -> list[Check]:
@@ -28,20 +35,25 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
         started = time.perf_counter()
         async with db.sessions() as session:
             await session.execute(text("SELECT 1"))
-            database = Check("database", True, f"{(time.perf_counter() - started) * 1000:.1f} ms")
+            database = Check("database", True, N_("answers in {ms} ms"),
+                             {"ms": round((time.perf_counter() - started) * 1000, 1)})
             stuck = int(await session.scalar(
                 select(func.count()).where(JobRequest.relayed_at.is_(None),
                                            JobRequest.created_at < now - OUTBOX_STUCK_AFTER)) or 0)
             last_beat = await session.scalar(select(func.max(WorkerHeartbeat.beat_at)))
     except Exception as exc:  # the point of a health check is to report failures, whatever they are
-        return [Check("database", False, type(exc).__name__), Check("queue", False, "database unreachable"),
-                Check("worker", False, "database unreachable")]
-    queue = Check("queue", stuck == 0, "relaying" if stuck == 0 else f"{stuck} job requests waiting over a minute")
-    if last_beat is None:
-        worker = Check("worker", False, "no worker has started")
+        unreachable = N_("database unreachable ({error})")
+        return [Check(name, False, unreachable, {"error": type(exc).__name__})
+                for name in ("database", "queue", "worker")]
+    if stuck == 0:
+        queue = Check("queue", True, N_("job requests relayed"))
     else:
-        age = (now - last_beat).total_seconds()
-        worker = Check("worker", age < worker_stale_after.total_seconds(), f"last heartbeat {age:.0f} s ago")
+        queue = Check("queue", False, N_("{n} job requests waiting for over a minute"), {"n": stuck})
+    if last_beat is None:
+        worker = Check("worker", False, N_("no worker has started"))
+    else:
+        age = round((now - last_beat).total_seconds())
+        worker = Check("worker", age < worker_stale_after.total_seconds(), N_("last heartbeat {s} s ago"), {"s": age})
     return [database, queue, worker]
 
 

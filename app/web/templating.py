@@ -28,7 +28,7 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda message, **kw: i18n.gettext(message, **kw),
         ngettext=lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
-        newstyle=True,
+        newstyle=False,  # our gettext fills {name} placeholders itself (newstyle would apply % formatting)
     )
     env.filters.update(number=i18n.format_number, datetime=i18n.format_datetime, date=i18n.format_date)
     env.globals["current_locale"] = i18n.current_locale.get

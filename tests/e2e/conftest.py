@@ -75,7 +75,7 @@ async def _admin_execute(urls: DatabaseUrls, sql: str) -> None:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own http://127.0.0.1
+        with urllib.request.urlopen(url, timeout=1) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
@@ -112,7 +112,7 @@ def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
     }
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
             env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
@@ -168,7 +168,7 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
             slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-150:]
             try:
                 tab.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
-            except Exception as exc:  # noqa: BLE001 - a missing screenshot must not hide the failure
+            except Exception as exc:
                 print(f"no screenshot: {exc}")
         context.close()
 
