@@ -59,3 +59,18 @@ def test_error_page(page: Page, live_server: str, path: str, status: int) -> Non
     assert response.status == status
     expect(page.locator(".error-code")).to_have_text(str(status))
     assert_accessible(page)
+
+
+def test_the_check_itself_catches_a_violation(page: Page, live_server: str) -> None:
+    """Guards against a silently green suite: an unlabelled field and faint text must be reported."""
+    page.goto(f"{live_server}/login")
+    page.evaluate("""() => {
+        const form = document.querySelector('main form');
+        form.insertAdjacentHTML('beforeend',
+            '<input id="unlabelled" type="text"><p id="faint" style="color:#ccc;background:#fff">faint</p>');
+    }""")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        assert_accessible(page)
+    assert "label (critical)" in str(failure.value)
+    assert "#unlabelled" in str(failure.value)
+    assert "color-contrast (serious)" in str(failure.value)

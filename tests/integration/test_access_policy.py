@@ -12,6 +12,7 @@ from tests.helpers import CSRF_COOKIE, login
 
 PATH_VALUES = {"username": "ghost", "request_id": "1", "file_path": "css/app.css", "path": "openapi.json"}
 SKIP = {"/logout"}
+UNFILLED = re.compile(r"\{[a-z_]+\}")  # a message whose {placeholder} was never filled
 CREDENTIAL_ENDPOINTS = {"/login", "/api/v1/auth/token"}  # walked last, on its own: it ends the session the walk relies on
 
 
@@ -57,5 +58,7 @@ async def test_each_role_reaches_exactly_what_its_policy_allows(app, who):
             if path in CREDENTIAL_ENDPOINTS:
                 denied = False  # public; empty credentials are answered 400/401 by the handler, not the guard
             assert denied is not allowed, f"{who} {method} {path} -> {response.status_code}"
+            if response.headers.get("content-type", "").startswith("text/html"):
+                assert not UNFILLED.search(response.text), f"unfilled placeholder on {method} {path}"
             checked += 1
         assert checked >= 10
