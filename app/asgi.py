@@ -66,16 +66,33 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         # The JSON API authenticates with bearer tokens only (never the cookie), so it needs no CSRF token.
         exclude=[f"^{API_PREFIX}"],
     )
-    prometheus = PrometheusConfig(app_name="dispatch", prefix="dispatch", group_path=True,
-                                  exclude=["/metrics", "/static", "/health"], exclude_unhandled_paths=True)
-    static = create_static_files_router(path="/static", directories=[STATIC_DIR], name="static",
-                                        opt=access(PUBLIC), cache_control=None, send_as_attachment=False)
+    prometheus = PrometheusConfig(
+        app_name="dispatch",
+        prefix="dispatch",
+        group_path=True,
+        exclude=["/metrics", "/static", "/health"],
+        exclude_unhandled_paths=True,
+    )
+    static = create_static_files_router(
+        path="/static",
+        directories=[STATIC_DIR],
+        name="static",
+        opt=access(PUBLIC),
+        cache_control=None,
+        send_as_attachment=False,
+    )
     openapi_router = Router(path="/api/schema", route_handlers=[], opt=access(PUBLIC))
 
     return Litestar(
         route_handlers=[
-            AuthController, ApiAuthController, HomeController, AdminUsersController, OpsController,
-            HealthController, MetricsController, static,
+            AuthController,
+            ApiAuthController,
+            HomeController,
+            AdminUsersController,
+            OpsController,
+            HealthController,
+            MetricsController,
+            static,
         ],
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_context, sync_to_thread=False)},
@@ -93,8 +110,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
-            title="Stock Dispatch API", version="1", openapi_router=openapi_router,
-            render_plugins=[JsonRenderPlugin()], use_handler_docstrings=True,
+            title="Stock Dispatch API",
+            version="1",
+            openapi_router=openapi_router,
+            render_plugins=[JsonRenderPlugin()],
+            use_handler_docstrings=True,
         ),
         logging_config=LoggingConfig(
             root={"level": settings.ops.log_level, "handlers": ["queue_listener"]},
@@ -114,4 +134,6 @@ def create_served_app() -> object:
     from granian.utils.proxies import wrap_asgi_with_proxy_headers
 
     settings = load_settings()
-    return wrap_asgi_with_proxy_headers(create_app(settings), trusted_hosts=list(settings.web.trusted_proxies))
+    return wrap_asgi_with_proxy_headers(
+        create_app(settings), trusted_hosts=list(settings.web.trusted_proxies)
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import getpass
 import os
 import shutil
@@ -11,15 +12,19 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import ParamSpec
 
 import click
 
 from app.db import migrate
 from app.db.embedded import embedded_server
+from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
+from app.services import users as user_service
+from app.services.errors import Refused
+from app.services.users import Actor, UserDraft
 from app.settings import Settings, SettingsError, load_settings
 
 
@@ -74,8 +79,14 @@ def _serve(settings: Settings, urls: DatabaseUrls, host: str, port: int, workers
 
     os.environ["DATABASE_URL"] = urls.libpq  # granian's worker processes build the app from the environment
     Server(
-        "app.asgi:create_served_app", address=host, port=port, interface=Interfaces.ASGI, factory=True,
-        workers=1 if sys.platform == "win32" else workers, log_access=False, respawn_failed_workers=True,
+        "app.asgi:create_served_app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        factory=True,
+        workers=1 if sys.platform == "win32" else workers,
+        log_access=False,
+        respawn_failed_workers=True,
         workers_kill_timeout=10,
     ).serve()
 
@@ -88,7 +99,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the web application with granian."""
     settings = _settings()
     with database(settings) as urls:
-        _serve(settings, urls, host or settings.web.host, port or settings.web.port, workers or settings.web.workers)
+        _serve(
+            settings,
+            urls,
+            host or settings.web.host,
+            port or settings.web.port,
+            workers or settings.web.workers,
+        )
 
 
 @main.command()
@@ -215,31 +232,27 @@ def users() -> None:
     """User accounts. Passwords are read from stdin or prompted, never taken as arguments."""
 
 
-def _with_db(settings: Settings, urls: DatabaseUrls) -> object:
-    from app.db.session import Database, sqlalchemy_config
-
-    return Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-cli"))
-
-
-async def _call(settings: Settings, urls: DatabaseUrls, fn_name: str, *args: object, **kwargs: object) -> object:
-    from app.services import users as user_service
-
-    db = _with_db(settings, urls)
+async def _with_users(
+    settings: Settings, urls: DatabaseUrls, change: Callable[[Database], Awaitable[object]]
+) -> None:
+    """Run one user-management service call against its own short-lived engine."""
+    db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-cli"))
     try:
-        return await getattr(user_service, fn_name)(db, *args, **kwargs)
+        await change(db)
     finally:
-        await db.dispose()  # type: ignore[attr-defined]
+        await db.dispose()
 
 
-def _refused_as_click(fn: object) -> object:
-    import functools
+P = ParamSpec("P")
 
-    from app.services.errors import Refused
 
-    @functools.wraps(fn)  # type: ignore[arg-type]
-    def wrapper(*args: object, **kwargs: object) -> object:
+def _refused_as_click(fn: Callable[P, None]) -> Callable[P, None]:
+    """Show a service's refusal as a one-line command error instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
-            return fn(*args, **kwargs)  # type: ignore[operator]
+            fn(*args, **kwargs)
         except Refused as exc:
             raise click.ClickException(exc.message.format(**exc.facts)) from exc
 
@@ -253,15 +266,21 @@ def _refused_as_click(fn: object) -> object:
 @click.option("--site", "sites", multiple=True, help="Site code the user works on (repeatable).")
 @click.option("--locale", type=click.Choice(["fr", "en"]), default=None)
 @_refused_as_click
-def users_create(username: str, full_name: str, role: str, sites: tuple[str, ...], locale: str | None) -> None:
+def users_create(
+    username: str, full_name: str, role: str, sites: tuple[str, ...], locale: str | None
+) -> None:
     """Create USERNAME."""
-    from app.services.users import Actor, UserDraft
-
     settings = _settings()
     password = _read_password()
+    draft = UserDraft(username, full_name, role, sites, locale)
     with database(settings) as urls:
-        _run(_call(settings, urls, "create_user", UserDraft(username, full_name, role, sites, locale), password,
-                   actor=Actor.system(), now=_now()))
+        _run(
+            _with_users(
+                settings,
+                urls,
+                lambda db: user_service.create_user(db, draft, password, actor=Actor.system(), now=_now()),
+            )
+        )
     click.echo(f"created {username.lower()}")
 
 
@@ -270,12 +289,18 @@ def users_create(username: str, full_name: str, role: str, sites: tuple[str, ...
 @_refused_as_click
 def users_set_password(username: str) -> None:
     """Set USERNAME's password (clears a lockout, ends open sessions)."""
-    from app.services.users import Actor
-
     settings = _settings()
     password = _read_password()
     with database(settings) as urls:
-        _run(_call(settings, urls, "set_password", username, password, actor=Actor.system(), now=_now()))
+        _run(
+            _with_users(
+                settings,
+                urls,
+                lambda db: user_service.set_password(
+                    db, username, password, actor=Actor.system(), now=_now()
+                ),
+            )
+        )
     click.echo(f"password set for {username.lower()}")
 
 
@@ -284,11 +309,15 @@ def users_set_password(username: str) -> None:
 @_refused_as_click
 def users_disable(username: str) -> None:
     """Disable USERNAME and end their sessions at once."""
-    from app.services.users import Actor
-
     settings = _settings()
     with database(settings) as urls:
-        _run(_call(settings, urls, "set_active", username, False, actor=Actor.system(), now=_now()))
+        _run(
+            _with_users(
+                settings,
+                urls,
+                lambda db: user_service.set_active(db, username, False, actor=Actor.system(), now=_now()),
+            )
+        )
     click.echo(f"disabled {username.lower()}")
 
 
@@ -301,7 +330,9 @@ def demo() -> None:
 
 
 @demo.command("load")
-@click.option("--seed", type=int, default=None, help="Seed (default DEMO_SEED); the same seed gives the same data.")
+@click.option(
+    "--seed", type=int, default=None, help="Seed (default DEMO_SEED); the same seed gives the same data."
+)
 def demo_load(seed: int | None) -> None:
     """Load the demo warehouse into an empty database (applies migrations first)."""
     from app.services.demo import demo_loaded, load_demo
@@ -319,5 +350,3 @@ def demo_load(seed: int | None) -> None:
 
 if __name__ == "__main__":
     main()
-
-__all__ = ["Path", "main"]

@@ -63,10 +63,16 @@ class SecuritySettings:
     secret_key: str = env(
         "SECRET_KEY", DEV_SECRET, "Signs session tokens and CSRF cookies. Required (32+ chars) in production."
     )
-    token_minutes: int = env("SESSION_TOKEN_MINUTES", 10, "Lifetime of one signed session token; renewed while in use.")
+    token_minutes: int = env(
+        "SESSION_TOKEN_MINUTES", 10, "Lifetime of one signed session token; renewed while in use."
+    )
     idle_minutes: int = env("SESSION_IDLE_MINUTES", 60, "A session unused this long ends.")
-    absolute_hours: int = env("SESSION_ABSOLUTE_HOURS", 12, "A session ends this long after login, used or not.")
-    api_token_minutes: int = env("API_TOKEN_MINUTES", 60, "Lifetime of a bearer token from /api/v1/auth/token.")
+    absolute_hours: int = env(
+        "SESSION_ABSOLUTE_HOURS", 12, "A session ends this long after login, used or not."
+    )
+    api_token_minutes: int = env(
+        "API_TOKEN_MINUTES", 60, "Lifetime of a bearer token from /api/v1/auth/token."
+    )
     lockout_threshold: int = env(
         "LOGIN_LOCKOUT_THRESHOLD", 5, "Consecutive failed logins after which an account is locked."
     )
@@ -75,7 +81,9 @@ class SecuritySettings:
     )
     lockout_max_seconds: int = env("LOGIN_LOCKOUT_MAX_SECONDS", 3600, "Longest lock duration.")
     ip_failures_per_10min: int = env(
-        "LOGIN_IP_FAILURES_PER_10MIN", 30, "Failed logins from one address in 10 minutes before it is refused."
+        "LOGIN_IP_FAILURES_PER_10MIN",
+        30,
+        "Failed logins from one address in 10 minutes before it is refused.",
     )
     secure_cookies: bool = env(
         "SECURE_COOKIES",
@@ -88,7 +96,9 @@ class SecuritySettings:
 class QueueSettings:
     name: str = env("QUEUE_NAME", "dispatch", "SAQ queue the worker serves.")
     concurrency: int = env("WORKER_CONCURRENCY", 4, "Jobs one worker process runs at once.")
-    heartbeat_seconds: int = env("WORKER_HEARTBEAT_SECONDS", 10, "How often a worker records that it is alive.")
+    heartbeat_seconds: int = env(
+        "WORKER_HEARTBEAT_SECONDS", 10, "How often a worker records that it is alive."
+    )
     heartbeat_stale_seconds: int = env(
         "WORKER_HEARTBEAT_STALE_SECONDS", 45, "/health/ready fails when no worker beat for this long."
     )
@@ -102,7 +112,9 @@ class OpsSettings:
     environment: Literal["development", "test", "production"] = env(
         "APP_ENV", "development", "development, test or production (production refuses unsafe defaults)."
     )
-    var_dir: Path = env("VAR_DIR", PROJECT_ROOT / "var", "Folder for the embedded database, metrics and logs.")
+    var_dir: Path = env(
+        "VAR_DIR", PROJECT_ROOT / "var", "Folder for the embedded database, metrics and logs."
+    )
     log_level: str = env("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR.")
     demo_seed: int = env("DEMO_SEED", 20261125, "Seed of the deterministic demo data.")
 
@@ -184,7 +196,9 @@ def _check(settings: Settings) -> None:
         if not sec.secure_cookies:
             raise SettingsError("SECURE_COOKIES cannot be off in production")
         if not settings.database.url:
-            raise SettingsError("DATABASE_URL is required in production (the embedded database is for laptops)")
+            raise SettingsError(
+                "DATABASE_URL is required in production (the embedded database is for laptops)"
+            )
 
 
 def documented_variables() -> list[tuple[str, str, str]]:

@@ -92,8 +92,13 @@ async def _seed_personas(urls: DatabaseUrls, settings: Settings) -> None:
         async with db.transaction() as session:
             await session.execute(insert(Site).values([{"code": c, "name": n} for c, n in SITES]))
         for p in PERSONAS.values():
-            await create_user(db, UserDraft(p.username, p.full_name, p.role, p.sites), p.password,
-                              actor=Actor.system("test"), now=datetime.now(UTC))
+            await create_user(
+                db,
+                UserDraft(p.username, p.full_name, p.role, p.sites),
+                p.password,
+                actor=Actor.system("test"),
+                now=datetime.now(UTC),
+            )
     finally:
         await db.dispose()
 

@@ -13,12 +13,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def run_request(ctx: dict[str, Any], *, request_id: int) -> dict[str, int]:
+async def run_request(ctx: Any, *, request_id: int) -> dict[str, int]:
     """Run one job request from the outbox (exactly once, whatever the number of deliveries)."""
-    return await job_service.run_request(ctx["db"], request_id, job_service.JOB_BODIES,
-                                         worker_id=ctx["worker_id"], now=_now())
+    return await job_service.run_request(
+        ctx["db"], request_id, job_service.JOB_BODIES, worker_id=ctx["worker_id"], now=_now()
+    )
 
 
-async def purge_old_sessions(ctx: dict[str, Any]) -> dict[str, int]:
+async def purge_old_sessions(ctx: Any) -> dict[str, int]:
     """Nightly: delete sessions that ended more than 30 days ago."""
     return {"sessions_deleted": await purge_sessions(ctx["db"], before=_now() - timedelta(days=30))}

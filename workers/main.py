@@ -42,8 +42,9 @@ class Relay:
         self.wake = asyncio.Event()
 
     async def enqueue(self, request: JobRequest) -> None:
-        await self.queue.enqueue("run_request", key=f"request:{request.id}", request_id=request.id,
-                                 **REQUEST_JOB_OPTIONS)
+        await self.queue.enqueue(
+            "run_request", key=f"request:{request.id}", request_id=request.id, **REQUEST_JOB_OPTIONS
+        )
 
     async def relay_once(self) -> int:
         total = 0
@@ -71,8 +72,15 @@ async def _heartbeat(db: Database, worker_id: str, queue_name: str, every: float
     started = _now()
     while True:
         try:
-            await health.record_heartbeat(db, worker_id=worker_id, hostname=socket.gethostname(), pid=os.getpid(),
-                                          queue=queue_name, started_at=started, now=_now())
+            await health.record_heartbeat(
+                db,
+                worker_id=worker_id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                queue=queue_name,
+                started_at=started,
+                now=_now(),
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(every)
@@ -85,27 +93,38 @@ async def run_worker(settings: Settings, urls: DatabaseUrls, *, stop: asyncio.Ev
     db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-worker"))
     queue = PostgresQueue.from_url(urls.libpq, name=settings.queue.name, min_size=1, max_size=4)
 
-    async def startup(ctx: dict[str, Any]) -> None:
+    async def startup(ctx: Any) -> None:
         ctx["db"], ctx["worker_id"] = db, worker_id
 
-    async def before_process(ctx: dict[str, Any]) -> None:
+    async def before_process(ctx: Any) -> None:
         ctx["started"] = asyncio.get_running_loop().time()
 
-    async def after_process(ctx: dict[str, Any]) -> None:
+    async def after_process(ctx: Any) -> None:
         job = ctx.get("job")
         if job is not None:
             JOBS_DONE.labels(job.function, job.status).inc()
-            JOB_SECONDS.labels(job.function).observe(asyncio.get_running_loop().time() - ctx.get("started", 0))
+            JOB_SECONDS.labels(job.function).observe(
+                asyncio.get_running_loop().time() - ctx.get("started", 0)
+            )
 
-    worker = Worker(queue, FUNCTIONS, cron_jobs=CRON_JOBS, concurrency=settings.queue.concurrency, id=worker_id,
-                    startup=startup, before_process=before_process, after_process=after_process)
+    worker = Worker(
+        queue,
+        FUNCTIONS,
+        cron_jobs=CRON_JOBS,
+        concurrency=settings.queue.concurrency,
+        id=worker_id,
+        startup=startup,
+        before_process=before_process,
+        after_process=after_process,
+    )
     await queue.connect()
     relay = Relay(db, queue, urls, settings.queue.relay_sweep_seconds)
     tasks = [
         asyncio.create_task(worker.start(), name="saq"),
         asyncio.create_task(relay.run(), name="relay"),
-        asyncio.create_task(_heartbeat(db, worker_id, settings.queue.name, settings.queue.heartbeat_seconds),
-                            name="heartbeat"),
+        asyncio.create_task(
+            _heartbeat(db, worker_id, settings.queue.name, settings.queue.heartbeat_seconds), name="heartbeat"
+        ),
     ]
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM) if sys.platform != "win32" else ()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
-import pgserver
+from pgserver.postgres_server import get_server
 
 from app.db.urls import DatabaseUrls
 
@@ -24,7 +24,7 @@ APP_DATABASE = "dispatch"
 def embedded_server(var_dir: Path, database: str = APP_DATABASE) -> Iterator[DatabaseUrls]:
     """Start (or join) the embedded cluster and yield the URLs of `database`, created if missing."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    with pgserver.get_server(var_dir / "pg", cleanup_mode="stop") as server:
+    with get_server(var_dir / "pg", cleanup_mode="stop") as server:
         urls = DatabaseUrls.parse(server.get_uri(database))
         asyncio.run(ensure_database(urls))
         yield urls

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
-
 from advanced_alchemy.alembic.commands import AlembicCommands
 
 from app.db.session import sqlalchemy_config
@@ -37,7 +36,9 @@ async def _current(urls: DatabaseUrls) -> str:
     try:
         if not await connection.fetchval("SELECT to_regclass('alembic_versions') IS NOT NULL"):
             return ""
-        return ", ".join(r["version_num"] for r in await connection.fetch("SELECT version_num FROM alembic_versions"))
+        return ", ".join(
+            r["version_num"] for r in await connection.fetch("SELECT version_num FROM alembic_versions")
+        )
     finally:
         await connection.close()
 

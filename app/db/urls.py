@@ -22,7 +22,9 @@ class DatabaseUrls:
         return cls(libpq=plain, sqlalchemy=driver)
 
     def with_database(self, name: str) -> DatabaseUrls:
-        return DatabaseUrls.parse(make_url(self.libpq).set(database=name).render_as_string(hide_password=False))
+        return DatabaseUrls.parse(
+            make_url(self.libpq).set(database=name).render_as_string(hide_password=False)
+        )
 
     @property
     def database_name(self) -> str:

@@ -23,7 +23,12 @@ class SessionPolicy:
 
 
 def session_state(
-    *, last_seen_at: datetime, expires_at: datetime, revoked_at: datetime | None, now: datetime, idle: timedelta
+    *,
+    last_seen_at: datetime,
+    expires_at: datetime,
+    revoked_at: datetime | None,
+    now: datetime,
+    idle: timedelta,
 ) -> SessionState:
     if revoked_at is not None:
         return SessionState.REVOKED

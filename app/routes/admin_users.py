@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar.params import FromPath, FromQuery
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
@@ -52,13 +51,23 @@ class AdminUsersController(Controller):
     opt = access(ADMINS)
 
     @get("/", name="users:list")
-    async def list_users(self, request: Request[Any, Any, Any], ctx: Ctx, q: FromQuery[str] = "",
-                         page_no: FromQuery[int] = 1) -> Template:
+    async def list_users(
+        self, request: Request[Any, Any, Any], ctx: Ctx, q: FromQuery[str] = "", page_no: FromQuery[int] = 1
+    ) -> Template:
         page_no = max(page_no, 1)
         async with ctx.db.sessions() as session:
             rows, total = await users_page(session, q, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
-        return page(request, "admin/users/index.html", "results", users=rows, total=total, q=q,
-                    page_no=page_no, pages=max(1, -(-total // PAGE_SIZE)), now=ctx.now())
+        return page(
+            request,
+            "admin/users/index.html",
+            "results",
+            users=rows,
+            total=total,
+            q=q,
+            page_no=page_no,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            now=ctx.now(),
+        )
 
     @get("/new", name="users:new")
     async def new_user(self, ctx: Ctx) -> Template:
@@ -68,48 +77,79 @@ class AdminUsersController(Controller):
     async def create_user(self, request: Request[Any, Any, Any], ctx: Ctx, data: Form) -> Response[Any]:
         draft = _draft(data)
         try:
-            await user_service.create_user(ctx.db, draft, str(data.get("password", "")),
-                                           actor=Actor.of(principal_of(request), client_ip(request)), now=ctx.now())
+            await user_service.create_user(
+                ctx.db,
+                draft,
+                str(data.get("password", "")),
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                now=ctx.now(),
+            )
         except Invalid as invalid:
             return await self._form(ctx, None, data, invalid, status_code=422)
-        return _done(request, request.app.route_reverse("users:detail", username=draft.username.strip().lower()))
+        return _done(
+            request, request.app.route_reverse("users:detail", username=draft.username.strip().lower())
+        )
 
     @get("/{username:str}", name="users:detail")
     async def detail(self, ctx: Ctx, username: FromPath[str]) -> Template:
         return await self._form(ctx, username, None, None)
 
     @post("/{username:str}", name="users:update", status_code=303)
-    async def update(self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str],
-                     data: Form) -> Response[Any]:
+    async def update(
+        self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str], data: Form
+    ) -> Response[Any]:
         try:
-            await user_service.update_user(ctx.db, username, _draft(data, username),
-                                           actor=Actor.of(principal_of(request), client_ip(request)), now=ctx.now())
+            await user_service.update_user(
+                ctx.db,
+                username,
+                _draft(data, username),
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                now=ctx.now(),
+            )
         except Invalid as invalid:
             return await self._form(ctx, username, data, invalid, status_code=422)
         return _done(request, request.app.route_reverse("users:detail", username=username) + "?saved=1")
 
     @post("/{username:str}/password", name="users:password", status_code=303)
-    async def reset_password(self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str],
-                             data: Form) -> Response[Any]:
+    async def reset_password(
+        self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str], data: Form
+    ) -> Response[Any]:
         try:
-            await user_service.set_password(ctx.db, username, str(data.get("password", "")),
-                                            actor=Actor.of(principal_of(request), client_ip(request)), now=ctx.now())
+            await user_service.set_password(
+                ctx.db,
+                username,
+                str(data.get("password", "")),
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                now=ctx.now(),
+            )
         except Invalid as invalid:
             return await self._form(ctx, username, None, invalid, status_code=422)
         return _done(request, request.app.route_reverse("users:detail", username=username) + "?password=1")
 
     @post("/{username:str}/active", name="users:active", status_code=303)
-    async def set_active(self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str],
-                         data: Form) -> Response[Any]:
+    async def set_active(
+        self, request: Request[Any, Any, Any], ctx: Ctx, username: FromPath[str], data: Form
+    ) -> Response[Any]:
         try:
-            await user_service.set_active(ctx.db, username, data.get("active") == "1",
-                                          actor=Actor.of(principal_of(request), client_ip(request)), now=ctx.now())
+            await user_service.set_active(
+                ctx.db,
+                username,
+                data.get("active") == "1",
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                now=ctx.now(),
+            )
         except Invalid as invalid:
             return await self._form(ctx, username, None, invalid, status_code=422)
         return _done(request, request.app.route_reverse("users:detail", username=username))
 
-    async def _form(self, ctx: Ctx, username: str | None, data: dict[str, Any] | None,
-                    invalid: Invalid | None, status_code: int = 200) -> Template:
+    async def _form(
+        self,
+        ctx: Ctx,
+        username: str | None,
+        data: dict[str, Any] | None,
+        invalid: Invalid | None,
+        status_code: int = 200,
+    ) -> Template:
         """The create/edit form, filled from the database or from what was just submitted."""
         async with ctx.db.sessions() as session:
             user = await user_by_name(session, username) if username else None
@@ -117,12 +157,27 @@ class AdminUsersController(Controller):
         if username and user is None:
             raise NotFoundException()
         if data is None and user is not None:
-            data = {"username": user.username, "full_name": user.full_name, "role": user.role,
-                    "sites": list(user.site_codes), "locale": user.locale or ""}
+            data = {
+                "username": user.username,
+                "full_name": user.full_name,
+                "role": user.role,
+                "sites": list(user.site_codes),
+                "locale": user.locale or "",
+            }
         data = data or {"role": Role.OPERATOR.value, "sites": []}
         chosen = data.get("sites", [])
         error = {"field": invalid.field, "message": _(invalid.message, **invalid.facts)} if invalid else None
-        return Template("admin/users/form.html", status_code=status_code, context={
-            "user": user, "form": data, "chosen_sites": [chosen] if isinstance(chosen, str) else chosen,
-            "sites": sites, "roles": [r.value for r in Role], "error": error, "min_length": MIN_LENGTH,
-            "now": ctx.now()})
+        return Template(
+            "admin/users/form.html",
+            status_code=status_code,
+            context={
+                "user": user,
+                "form": data,
+                "chosen_sites": [chosen] if isinstance(chosen, str) else chosen,
+                "sites": sites,
+                "roles": [r.value for r in Role],
+                "error": error,
+                "min_length": MIN_LENGTH,
+                "now": ctx.now(),
+            },
+        )

@@ -12,6 +12,7 @@ from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
 from app.domain.access import EVERYONE
+from app.routes.common import client_ip, principal_of, safe_next
 from app.services import auth as auth_service
 from app.services import users as user_service
 from app.services.errors import LoginRefused, TooManyAttempts
@@ -20,7 +21,6 @@ from app.web.context import Ctx
 from app.web.i18n import LANG_COOKIE, LOCALES
 from app.web.i18n import gettext as _
 from app.web.tokens import issue_token
-from app.routes.common import client_ip, principal_of, safe_next
 
 
 @dataclass
@@ -50,18 +50,33 @@ class AuthController(Controller):
 
     @post("/login", name="auth:login-submit", opt=access(PUBLIC), status_code=303)
     async def login(
-        self, request: Request[Any, Any, Any], ctx: Ctx,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         now = ctx.now()
         try:
             login = await auth_service.log_in(
-                ctx.db, username=data.username, password=data.password, kind="browser", ip=client_ip(request),
-                user_agent=request.headers.get("user-agent"), now=now, policy=ctx.login_policy)
+                ctx.db,
+                username=data.username,
+                password=data.password,
+                kind="browser",
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+                now=now,
+                policy=ctx.login_policy,
+            )
         except (LoginRefused, TooManyAttempts) as refused:
-            return Template("auth/login.html", status_code=refused.status, context={
-                "next": safe_next(data.next), "error": _(refused.message, **refused.facts),
-                "username": data.username})
+            return Template(
+                "auth/login.html",
+                status_code=refused.status,
+                context={
+                    "next": safe_next(data.next),
+                    "error": _(refused.message, **refused.facts),
+                    "username": data.username,
+                },
+            )
         response: Response[Any] = Redirect(safe_next(data.next), status_code=303)
         set_session_cookie(response, ctx, login.principal, login.session_expires_at, now)
         return response
@@ -70,14 +85,18 @@ class AuthController(Controller):
     async def logout(self, request: Request[Any, Any, Any], ctx: Ctx) -> Response[Any]:
         await auth_service.log_out(ctx.db, principal_of(request), ip=client_ip(request), now=ctx.now())
         response: Response[Any] = (
-            ClientRedirect("/login") if request.headers.get("hx-request") else Redirect("/login", status_code=303)
+            ClientRedirect("/login")
+            if request.headers.get("hx-request")
+            else Redirect("/login", status_code=303)
         )
         clear_session_cookie(response, ctx)
         return response
 
     @post("/language", name="auth:language", opt=access(PUBLIC), status_code=303)
     async def switch_language(
-        self, request: Request[Any, Any, Any], ctx: Ctx,
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Response[Any]:
         """Switch the language; a signed-in user's choice is remembered on their account."""
@@ -87,8 +106,15 @@ class AuthController(Controller):
         if principal is not None:
             await user_service.set_locale(ctx.db, principal.user_id, locale)
         response: Response[Any] = Redirect(safe_next(data.get("next")), status_code=303)
-        response.set_cookie(LANG_COOKIE, locale, path="/", max_age=365 * 86400, samesite="lax",
-                            secure=ctx.settings.security.secure_cookies, httponly=True)
+        response.set_cookie(
+            LANG_COOKIE,
+            locale,
+            path="/",
+            max_age=365 * 86400,
+            samesite="lax",
+            secure=ctx.settings.security.secure_cookies,
+            httponly=True,
+        )
         return response
 
 
@@ -97,12 +123,22 @@ class ApiAuthController(Controller):
     tags = ["auth"]
 
     @post("/token", name="api:auth-token", opt=access(PUBLIC), status_code=200)
-    async def token(self, request: Request[Any, Any, Any], ctx: Ctx, data: JSONBody[TokenRequest]) -> TokenResponse:
+    async def token(
+        self, request: Request[Any, Any, Any], ctx: Ctx, data: JSONBody[TokenRequest]
+    ) -> TokenResponse:
         """Exchange a username and password for a bearer token (backed by a revocable session)."""
         now = ctx.now()
         login = await auth_service.log_in(
-            ctx.db, username=data.username, password=data.password, kind="api", ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"), now=now, policy=ctx.login_policy)
-        token = issue_token(ctx.settings.security.secret_key, login.principal.session_id, "api",
-                            login.session_expires_at, now)
+            ctx.db,
+            username=data.username,
+            password=data.password,
+            kind="api",
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            now=now,
+            policy=ctx.login_policy,
+        )
+        token = issue_token(
+            ctx.settings.security.secret_key, login.principal.session_id, "api", login.session_expires_at, now
+        )
         return TokenResponse(token, "bearer", int((login.session_expires_at - now).total_seconds()))

@@ -20,7 +20,7 @@ class HealthController(Controller):
 
     @get("/live", name="health:live", cache_control=None)
     async def live(self) -> dict[str, str]:
-        """The process answers. No dependency is checked, so a database outage does not restart the web tier."""
+        """The process answers. Nothing else is checked: a database outage must not restart the web tier."""
         return {"status": "ok"}
 
     @get("/ready", name="health:ready")
@@ -29,8 +29,10 @@ class HealthController(Controller):
         stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
         checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
         ok = all(c.ok for c in checks)
-        body = {"status": "ok" if ok else "unavailable",
-                "checks": {c.name: {"ok": c.ok, "detail": c.detail_text} for c in checks}}
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "checks": {c.name: {"ok": c.ok, "detail": c.detail_text} for c in checks},
+        }
         return Response(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 

@@ -26,8 +26,10 @@ class HomeController(Controller):
             checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
         async with ctx.db.sessions() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
-        return Template(f"home/{principal.role.value}.html",
-                        context={"principal": principal, "pipeline": pipeline, "checks": checks})
+        return Template(
+            f"home/{principal.role.value}.html",
+            context={"principal": principal, "pipeline": pipeline, "checks": checks},
+        )
 
     @get("/home/pipeline", name="home:pipeline", opt=access(EVERYONE))
     async def pipeline(self, request: Request[Any, Any, Any], ctx: Ctx) -> Template:

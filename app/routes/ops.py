@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.params import FromPath
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Template
 
 from app.db.queries.jobs import request_status
@@ -24,8 +24,9 @@ class OpsController(Controller):
     @post("/queue-check", name="ops:queue-check", status_code=200)
     async def start_queue_check(self, request: Request[Any, Any, Any], ctx: Ctx) -> Template:
         principal = principal_of(request)
-        request_id = await check_queue(ctx.db, actor_id=principal.user_id, actor_name=principal.username,
-                                       ip=client_ip(request))
+        request_id = await check_queue(
+            ctx.db, actor_id=principal.user_id, actor_name=principal.username, ip=client_ip(request)
+        )
         return await _queue_check_fragment(ctx, request_id)
 
     @get("/queue-check/{request_id:int}", name="ops:queue-check-status")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AccessEvent, AuthSession, User, user_sites
@@ -54,7 +54,9 @@ async def log_in(
 ) -> Login:
     """Check the credentials and open a session. Failures are journaled and counted even though refused."""
     async with db.transaction() as session:
-        outcome = await _attempt(session, username.strip().lower(), password, kind, ip, user_agent, now, policy)
+        outcome = await _attempt(
+            session, username.strip().lower(), password, kind, ip, user_agent, now, policy
+        )
     if isinstance(outcome, _Refusal):
         raise outcome.error  # raised after commit: the failure count and the journal entry are kept
     return outcome
@@ -83,21 +85,37 @@ async def _attempt(
 
     if is_locked(user.locked_until, now):
         await journal.record(session, "login.locked", actor_id=user.id, actor_name=user.username, ip=ip)
-        return _Refusal(LoginRefused("Account locked after repeated failures. Try again after {until}.",
-                                     until=user.locked_until))
+        return _Refusal(
+            LoginRefused(
+                "Account locked after repeated failures. Try again after {until}.", until=user.locked_until
+            )
+        )
 
     if not await verify_password(password, user.password_hash):
         outcome = register_failure(user.failed_logins, now, policy.lockout)
         user.failed_logins, user.locked_until = outcome.failures, outcome.locked_until
-        await journal.record(session, "login.failed", actor_id=user.id, actor_name=user.username, ip=ip,
-                             reason="password", failures=outcome.failures,
-                             locked=outcome.locked_until is not None)
+        await journal.record(
+            session,
+            "login.failed",
+            actor_id=user.id,
+            actor_name=user.username,
+            ip=ip,
+            reason="password",
+            failures=outcome.failures,
+            locked=outcome.locked_until is not None,
+        )
         return _Refusal(LoginRefused(WRONG_CREDENTIALS))
 
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
     lifetime = policy.api_token if kind == "api" else policy.sessions.absolute
-    auth = AuthSession(user_id=user.id, kind=kind, last_seen_at=now, expires_at=now + lifetime, ip=ip,
-                       user_agent=(user_agent or "")[:255] or None)
+    auth = AuthSession(
+        user_id=user.id,
+        kind=kind,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+        ip=ip,
+        user_agent=(user_agent or "")[:255] or None,
+    )
     session.add(auth)
     await session.flush()
     await journal.record(session, "login", actor_id=user.id, actor_name=user.username, ip=ip, kind=kind)
@@ -127,29 +145,28 @@ async def log_out(db: Database, principal: Principal, *, ip: str | None, now: da
             .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        await journal.record(session, "logout", actor_id=principal.user_id, actor_name=principal.username, ip=ip)
+        await journal.record(
+            session, "logout", actor_id=principal.user_id, actor_name=principal.username, ip=ip
+        )
 
 
-_PRINCIPAL_QUERY = (
-    select(
-        AuthSession.id,
-        AuthSession.kind,
-        AuthSession.last_seen_at,
-        AuthSession.expires_at,
-        AuthSession.revoked_at,
-        User.id.label("user_id"),
-        User.username,
-        User.full_name,
-        User.role,
-        User.locale,
-        User.is_active,
-        select(func.coalesce(func.array_agg(user_sites.c.site_id), []))
-        .where(user_sites.c.user_id == User.id)
-        .scalar_subquery()
-        .label("site_ids"),
-    )
-    .join(User, User.id == AuthSession.user_id)
-)
+_PRINCIPAL_QUERY = select(
+    AuthSession.id,
+    AuthSession.kind,
+    AuthSession.last_seen_at,
+    AuthSession.expires_at,
+    AuthSession.revoked_at,
+    User.id.label("user_id"),
+    User.username,
+    User.full_name,
+    User.role,
+    User.locale,
+    User.is_active,
+    select(func.coalesce(func.array_agg(user_sites.c.site_id), []))
+    .where(user_sites.c.user_id == User.id)
+    .scalar_subquery()
+    .label("site_ids"),
+).join(User, User.id == AuthSession.user_id)
 
 
 async def resolve_principal(
@@ -160,12 +177,19 @@ async def resolve_principal(
         row = (await session.execute(_PRINCIPAL_QUERY.where(AuthSession.id == session_id))).one_or_none()
         if row is None or row.kind != kind or not row.is_active:
             return None
-        state = session_state(last_seen_at=row.last_seen_at, expires_at=row.expires_at,
-                              revoked_at=row.revoked_at, now=now, idle=policy.idle)
+        state = session_state(
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            now=now,
+            idle=policy.idle,
+        )
         if state is not SessionState.ACTIVE:
             return None
         if needs_touch(row.last_seen_at, now, policy):
-            await session.execute(update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now))
+            await session.execute(
+                update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
+            )
             await session.commit()
     principal = Principal(
         user_id=row.user_id,
@@ -192,8 +216,6 @@ async def purge_sessions(db: Database, *, before: datetime) -> int:
     """Delete sessions that were revoked or expired before `before`; the journal keeps the logins."""
     async with db.transaction() as session:
         result = await session.execute(
-            AuthSession.__table__.delete().where(
-                (AuthSession.expires_at < before) | (AuthSession.revoked_at < before)
-            )
+            delete(AuthSession).where((AuthSession.expires_at < before) | (AuthSession.revoked_at < before))
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

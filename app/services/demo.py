@@ -64,31 +64,111 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
 
 async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[str]) -> dict[str, int]:
     """Every row of the demo, parents first, looking up the generated ids by natural key."""
-    site_ids = await _insert(session, Site, "code", [
-        {"code": s.code, "name": s.name, "timezone": s.timezone} for s in data.sites])
-    location_ids = await _insert(session, Location, "barcode", [
-        {"site_id": site_ids[loc.site_code], "code": loc.code, "barcode": loc.barcode, "kind": loc.kind,
-         "zone": loc.zone, "pick_seq": loc.pick_seq} for loc in data.locations])
-    product_ids = await _insert(session, Product, "sku", [
-        {"sku": p.sku, "name": p.name, "unit": p.unit, "pack_size": p.pack_size, "lot_tracked": p.lot_tracked,
-         "expiry_tracked": p.expiry_tracked, "round_up_packs": p.round_up_packs} for p in data.products])
-    barcodes = await _insert(session, ProductBarcode, "code", [
-        {"product_id": product_ids[p.sku], "code": b.code, "kind": b.kind, "units": b.units}
-        for p in data.products for b in p.barcodes])
-    destination_ids = await _insert(session, Destination, "code", [
-        {"code": d.code, "name": d.name, "kind": d.kind, "tier": d.tier, "min_units": d.min_units,
-         "max_units": d.max_units} for d in data.destinations])
-    order_ids = await _insert(session, DispatchOrder, "number", [
-        {"number": o.number, "site_id": site_ids[o.site_code],
-         "destination_id": destination_ids[o.destination_code], "state": o.state, "priority": o.priority,
-         "due_at": o.due_at, "source": o.source} for o in data.orders])
-    lines = await _insert(session, DispatchOrderLine, "id", [
-        {"order_id": order_ids[o.number], "line_no": line.line_no, "product_id": product_ids[line.sku],
-         "quantity": line.quantity} for o in data.orders for line in o.lines])
+    site_ids = await _insert(
+        session, Site, "code", [{"code": s.code, "name": s.name, "timezone": s.timezone} for s in data.sites]
+    )
+    location_ids = await _insert(
+        session,
+        Location,
+        "barcode",
+        [
+            {
+                "site_id": site_ids[loc.site_code],
+                "code": loc.code,
+                "barcode": loc.barcode,
+                "kind": loc.kind,
+                "zone": loc.zone,
+                "pick_seq": loc.pick_seq,
+            }
+            for loc in data.locations
+        ],
+    )
+    product_ids = await _insert(
+        session,
+        Product,
+        "sku",
+        [
+            {
+                "sku": p.sku,
+                "name": p.name,
+                "unit": p.unit,
+                "pack_size": p.pack_size,
+                "lot_tracked": p.lot_tracked,
+                "expiry_tracked": p.expiry_tracked,
+                "round_up_packs": p.round_up_packs,
+            }
+            for p in data.products
+        ],
+    )
+    barcodes = await _insert(
+        session,
+        ProductBarcode,
+        "code",
+        [
+            {"product_id": product_ids[p.sku], "code": b.code, "kind": b.kind, "units": b.units}
+            for p in data.products
+            for b in p.barcodes
+        ],
+    )
+    destination_ids = await _insert(
+        session,
+        Destination,
+        "code",
+        [
+            {
+                "code": d.code,
+                "name": d.name,
+                "kind": d.kind,
+                "tier": d.tier,
+                "min_units": d.min_units,
+                "max_units": d.max_units,
+            }
+            for d in data.destinations
+        ],
+    )
+    order_ids = await _insert(
+        session,
+        DispatchOrder,
+        "number",
+        [
+            {
+                "number": o.number,
+                "site_id": site_ids[o.site_code],
+                "destination_id": destination_ids[o.destination_code],
+                "state": o.state,
+                "priority": o.priority,
+                "due_at": o.due_at,
+                "source": o.source,
+            }
+            for o in data.orders
+        ],
+    )
+    lines = await _insert(
+        session,
+        DispatchOrderLine,
+        "id",
+        [
+            {
+                "order_id": order_ids[o.number],
+                "line_no": line.line_no,
+                "product_id": product_ids[line.sku],
+                "quantity": line.quantity,
+            }
+            for o in data.orders
+            for line in o.lines
+        ],
+    )
     users = await _insert_users(session, data, hashes, site_ids)
-    return {"sites": len(site_ids), "locations": len(location_ids), "products": len(product_ids),
-            "barcodes": len(barcodes), "destinations": len(destination_ids), "orders": len(order_ids),
-            "lines": len(lines), "users": users}
+    return {
+        "sites": len(site_ids),
+        "locations": len(location_ids),
+        "products": len(product_ids),
+        "barcodes": len(barcodes),
+        "destinations": len(destination_ids),
+        "orders": len(order_ids),
+        "lines": len(lines),
+        "users": users,
+    }
 
 
 async def _insert_users(
@@ -96,11 +176,26 @@ async def _insert_users(
 ) -> int:
     """The demo accounts with their hashed passwords and their sites."""
     now = datetime.now(UTC)
-    user_ids = await _insert(session, User, "username", [
-        {"username": u.username, "full_name": u.full_name, "role": u.role, "password_hash": password_hash,
-         "password_changed_at": now} for u, password_hash in zip(data.users, hashes, strict=True)])
-    memberships = [{"user_id": user_ids[u.username], "site_id": site_ids[code]}
-                   for u in data.users for code in u.site_codes]
+    user_ids = await _insert(
+        session,
+        User,
+        "username",
+        [
+            {
+                "username": u.username,
+                "full_name": u.full_name,
+                "role": u.role,
+                "password_hash": password_hash,
+                "password_changed_at": now,
+            }
+            for u, password_hash in zip(data.users, hashes, strict=True)
+        ],
+    )
+    memberships = [
+        {"user_id": user_ids[u.username], "site_id": site_ids[code]}
+        for u in data.users
+        for code in u.site_codes
+    ]
     if memberships:
         await session.execute(insert(user_sites), memberships)
     return len(user_ids)

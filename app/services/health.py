@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from app.db.models import JobRequest, WorkerHeartbeat
@@ -35,16 +35,27 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
         started = time.perf_counter()
         async with db.sessions() as session:
             await session.execute(text("SELECT 1"))
-            database = Check("database", True, N_("answers in {ms} ms"),
-                             {"ms": round((time.perf_counter() - started) * 1000, 1)})
-            stuck = int(await session.scalar(
-                select(func.count()).where(JobRequest.relayed_at.is_(None),
-                                           JobRequest.created_at < now - OUTBOX_STUCK_AFTER)) or 0)
+            database = Check(
+                "database",
+                True,
+                N_("answers in {ms} ms"),
+                {"ms": round((time.perf_counter() - started) * 1000, 1)},
+            )
+            stuck = int(
+                await session.scalar(
+                    select(func.count()).where(
+                        JobRequest.relayed_at.is_(None), JobRequest.created_at < now - OUTBOX_STUCK_AFTER
+                    )
+                )
+                or 0
+            )
             last_beat = await session.scalar(select(func.max(WorkerHeartbeat.beat_at)))
     except Exception as exc:  # the point of a health check is to report failures, whatever they are
         unreachable = N_("database unreachable ({error})")
-        return [Check(name, False, unreachable, {"error": type(exc).__name__})
-                for name in ("database", "queue", "worker")]
+        return [
+            Check(name, False, unreachable, {"error": type(exc).__name__})
+            for name in ("database", "queue", "worker")
+        ]
     if stuck == 0:
         queue = Check("queue", True, N_("job requests relayed"))
     else:
@@ -53,7 +64,9 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
         worker = Check("worker", False, N_("no worker has started"))
     else:
         age = round((now - last_beat).total_seconds())
-        worker = Check("worker", age < worker_stale_after.total_seconds(), N_("last heartbeat {s} s ago"), {"s": age})
+        worker = Check(
+            "worker", age < worker_stale_after.total_seconds(), N_("last heartbeat {s} s ago"), {"s": age}
+        )
     return [database, queue, worker]
 
 
@@ -61,15 +74,22 @@ async def record_heartbeat(
     db: Database, *, worker_id: str, hostname: str, pid: int, queue: str, started_at: datetime, now: datetime
 ) -> None:
     async with db.transaction() as session:
-        values = {"worker_id": worker_id, "hostname": hostname, "pid": pid, "queue": queue,
-                  "started_at": started_at, "beat_at": now}
+        values = {
+            "worker_id": worker_id,
+            "hostname": hostname,
+            "pid": pid,
+            "queue": queue,
+            "started_at": started_at,
+            "beat_at": now,
+        }
         await session.execute(
-            insert(WorkerHeartbeat).values(values).on_conflict_do_update(
-                index_elements=[WorkerHeartbeat.worker_id], set_={"beat_at": now})
+            insert(WorkerHeartbeat)
+            .values(values)
+            .on_conflict_do_update(index_elements=[WorkerHeartbeat.worker_id], set_={"beat_at": now})
         )
 
 
 async def forget_worker(db: Database, worker_id: str) -> None:
     """A worker that stops cleanly removes its heartbeat so readiness reflects it at once."""
     async with db.transaction() as session:
-        await session.execute(WorkerHeartbeat.__table__.delete().where(WorkerHeartbeat.worker_id == worker_id))
+        await session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id))

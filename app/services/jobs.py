@@ -35,7 +35,9 @@ async def request_job(session: AsyncSession, function: str, **kwargs: Any) -> in
     return request.id
 
 
-async def relay_requests(db: Database, enqueue: Callable[[JobRequest], Awaitable[object]], limit: int = 100) -> int:
+async def relay_requests(
+    db: Database, enqueue: Callable[[JobRequest], Awaitable[object]], limit: int = 100
+) -> int:
     """Hand committed, unrelayed requests to the queue; returns how many were relayed.
 
     Rows are claimed with SKIP LOCKED so several workers can relay side by side. If the process dies
@@ -91,6 +93,7 @@ async def check_queue(db: Database, *, actor_id: Any, actor_name: str, ip: str |
     """Ask a worker to answer a ping through the outbox; returns the request id to watch."""
     async with db.transaction() as session:
         request_id = await request_job(session, "ping")
-        await journal.record(session, "ops.queue_check", actor_id=actor_id, actor_name=actor_name, ip=ip,
-                             request_id=request_id)
+        await journal.record(
+            session, "ops.queue_check", actor_id=actor_id, actor_name=actor_name, ip=ip, request_id=request_id
+        )
         return request_id

@@ -53,8 +53,9 @@ class Actor:
 def _validate(draft: UserDraft) -> UserDraft:
     username = draft.username.strip().lower()
     if not USERNAME.match(username):
-        raise Invalid("A username has 2 to 64 characters: letters, digits, dot, dash or underscore.",
-                      field="username")
+        raise Invalid(
+            "A username has 2 to 64 characters: letters, digits, dot, dash or underscore.", field="username"
+        )
     full_name = " ".join(draft.full_name.split())
     if not full_name or len(full_name) > 120:
         raise Invalid("Enter the person's name (120 characters at most).", field="full_name")
@@ -88,18 +89,34 @@ async def create_user(db: Database, draft: UserDraft, password: str, *, actor: A
     async with db.transaction() as session:
         if await session.scalar(select(User.id).where(User.username == draft.username)):
             raise Invalid("The username {username} is taken.", field="username", username=draft.username)
-        user = User(username=draft.username, full_name=draft.full_name, role=draft.role, locale=draft.locale,
-                    password_hash=password_hash, password_changed_at=now)
+        user = User(
+            username=draft.username,
+            full_name=draft.full_name,
+            role=draft.role,
+            locale=draft.locale,
+            password_hash=password_hash,
+            password_changed_at=now,
+        )
         user.sites = await _sites(session, draft.site_codes)
         session.add(user)
         await session.flush()
-        await journal.record(session, "user.created", actor_id=actor.user_id, actor_name=actor.username,
-                             ip=actor.ip, user=draft.username, role=draft.role, sites=list(draft.site_codes))
+        await journal.record(
+            session,
+            "user.created",
+            actor_id=actor.user_id,
+            actor_name=actor.username,
+            ip=actor.ip,
+            user=draft.username,
+            role=draft.role,
+            sites=list(draft.site_codes),
+        )
         return user.id
 
 
 async def _load_for_update(session: AsyncSession, username: str) -> User:
-    user = await session.scalar(select(User).where(User.username == username.strip().lower()).with_for_update())
+    user = await session.scalar(
+        select(User).where(User.username == username.strip().lower()).with_for_update()
+    )
     if user is None:
         raise NotFound("No user named {username}.", username=username)
     return user
@@ -115,8 +132,16 @@ async def update_user(db: Database, username: str, draft: UserDraft, *, actor: A
         user.full_name, user.role, user.locale, user.sites = draft.full_name, draft.role, draft.locale, sites
         if scope_changed:
             await revoke_sessions(session, user.id, now)
-        await journal.record(session, "user.updated", actor_id=actor.user_id, actor_name=actor.username,
-                             ip=actor.ip, user=user.username, role=draft.role, sites=list(draft.site_codes))
+        await journal.record(
+            session,
+            "user.updated",
+            actor_id=actor.user_id,
+            actor_name=actor.username,
+            ip=actor.ip,
+            user=user.username,
+            role=draft.role,
+            sites=list(draft.site_codes),
+        )
 
 
 async def set_password(db: Database, username: str, password: str, *, actor: Actor, now: datetime) -> None:
@@ -128,8 +153,14 @@ async def set_password(db: Database, username: str, password: str, *, actor: Act
         user.password_hash, user.password_changed_at = password_hash, now
         user.failed_logins, user.locked_until = 0, None
         await revoke_sessions(session, user.id, now)
-        await journal.record(session, "user.password_set", actor_id=actor.user_id, actor_name=actor.username,
-                             ip=actor.ip, user=user.username)
+        await journal.record(
+            session,
+            "user.password_set",
+            actor_id=actor.user_id,
+            actor_name=actor.username,
+            ip=actor.ip,
+            user=user.username,
+        )
 
 
 async def set_active(db: Database, username: str, active: bool, *, actor: Actor, now: datetime) -> None:
@@ -141,8 +172,14 @@ async def set_active(db: Database, username: str, active: bool, *, actor: Actor,
         user.is_active = active
         if not active:
             await revoke_sessions(session, user.id, now)
-        await journal.record(session, "user.enabled" if active else "user.disabled", actor_id=actor.user_id,
-                             actor_name=actor.username, ip=actor.ip, user=user.username)
+        await journal.record(
+            session,
+            "user.enabled" if active else "user.disabled",
+            actor_id=actor.user_id,
+            actor_name=actor.username,
+            ip=actor.ip,
+            user=user.username,
+        )
 
 
 async def set_locale(db: Database, user_id: UUID, locale: str | None) -> None:

@@ -39,7 +39,9 @@ def session_cookie_name(ctx: AppContext) -> str:
 
 
 class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         ctx: AppContext = connection.app.state.ctx
         api = connection.scope["path"].startswith(API_PREFIX)
         if api:
@@ -55,8 +57,9 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
         if claims is None:
             return AuthenticationResult(user=None, auth=None)
         now = ctx.now()
-        found = await resolve_principal(ctx.db, claims.session_id, kind=kind, now=now,
-                                        policy=ctx.login_policy.sessions)
+        found = await resolve_principal(
+            ctx.db, claims.session_id, kind=kind, now=now, policy=ctx.login_policy.sessions
+        )
         if found is None:
             return AuthenticationResult(user=None, auth=None)
         principal, session_ends = found
@@ -69,12 +72,20 @@ def session_cookie(ctx: AppContext, principal: Principal, session_ends: datetime
     """A fresh token for `principal`'s session, never outliving the session itself."""
     expires = min(now + ctx.login_policy.sessions.token, session_ends)
     token = issue_token(ctx.settings.security.secret_key, principal.session_id, "browser", expires, now)
-    return Cookie(key=session_cookie_name(ctx), value=token, path="/", secure=ctx.settings.security.secure_cookies,
-                  httponly=True, samesite="strict", max_age=int((expires - now).total_seconds()))
+    return Cookie(
+        key=session_cookie_name(ctx),
+        value=token,
+        path="/",
+        secure=ctx.settings.security.secure_cookies,
+        httponly=True,
+        samesite="strict",
+        max_age=int((expires - now).total_seconds()),
+    )
 
 
-def set_session_cookie(response: Response[Any], ctx: AppContext, principal: Principal, session_ends: datetime,
-                       now: datetime) -> None:
+def set_session_cookie(
+    response: Response[Any], ctx: AppContext, principal: Principal, session_ends: datetime, now: datetime
+) -> None:
     response.set_cookie(session_cookie(ctx, principal, session_ends, now))
 
 
@@ -91,7 +102,10 @@ async def renew_session(message: Message, scope: Scope) -> None:
     if session_ends is None or not isinstance(principal, Principal):
         return
     headers = MutableScopeHeaders.from_message(message)
-    if any(v.startswith(session_cookie_name(scope["app"].state.ctx) + "=") for v in headers.getall("set-cookie", [])):
+    if any(
+        v.startswith(session_cookie_name(scope["app"].state.ctx) + "=")
+        for v in headers.getall("set-cookie", [])
+    ):
         return  # the handler already set or cleared the cookie (login, logout)
     ctx: AppContext = scope["app"].state.ctx
     name, value = session_cookie(ctx, principal, session_ends, ctx.now()).to_encoded_header()

@@ -44,8 +44,14 @@ def _wants_problem(request: Request[Any, Any, Any]) -> bool:
 
 
 def problem(request: Request[Any, Any, Any], status: int, detail: str, **extra: Any) -> Response[Any]:
-    body = {"type": "about:blank", "title": _TITLES.get(status, _TITLES[500]), "status": status, "detail": detail,
-            "instance": request.url.path, **extra}
+    body = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, _TITLES[500]),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
     return Response(body, status_code=status, media_type=PROBLEM)
 
 
@@ -53,8 +59,11 @@ def error_page(request: Request[Any, Any, Any], status: int, message: str) -> Re
     if _wants_problem(request):
         return problem(request, status, message)
     template = "errors/_message.html" if getattr(request, "htmx", None) else "errors/error.html"
-    return Template(template_name=template, status_code=status,
-                    context={"status": status, "title": _(_TITLES.get(status, _TITLES[500])), "message": message})
+    return Template(
+        template_name=template,
+        status_code=status,
+        context={"status": status, "title": _(_TITLES.get(status, _TITLES[500])), "message": message},
+    )
 
 
 def on_not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:

@@ -65,8 +65,6 @@ _ = gettext
 __all__ = ["N_", "gettext", "ngettext"]
 
 
-
-
 def negotiate(accept_language: str | None, default: str) -> str:
     """The best of our locales for an Accept-Language header."""
     if accept_language:
@@ -86,7 +84,9 @@ def negotiate(accept_language: str | None, default: str) -> str:
     return default
 
 
-def choose_locale(user_locale: str | None, cookie: str | None, accept_language: str | None, default: str) -> str:
+def choose_locale(
+    user_locale: str | None, cookie: str | None, accept_language: str | None, default: str
+) -> str:
     for candidate in (user_locale, cookie):
         if candidate in LOCALES:
             return candidate
@@ -102,14 +102,19 @@ def format_datetime(value: datetime | None) -> str:
     if value is None:
         return "—"
     local = value.astimezone(display_zone.get())
-    return dates.format_datetime(local, "dd/MM/yyyy HH:mm" if current_locale.get() == "fr" else "yyyy-MM-dd HH:mm",
-                                 locale=current_locale.get())
+    return dates.format_datetime(
+        local,
+        "dd/MM/yyyy HH:mm" if current_locale.get() == "fr" else "yyyy-MM-dd HH:mm",
+        locale=current_locale.get(),
+    )
 
 
 def format_date(value: date | None) -> str:
     if value is None:
         return "—"
-    return dates.format_date(value, "short" if current_locale.get() == "fr" else "medium", locale=current_locale.get())
+    return dates.format_date(
+        value, "short" if current_locale.get() == "fr" else "medium", locale=current_locale.get()
+    )
 
 
 def format_value(value: Any) -> Any:

@@ -12,19 +12,21 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from app.domain.access import Principal
 from app.web import i18n
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data: blob:",
-    "media-src 'self' blob: mediastream:",
-    "connect-src 'self'",
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 class LocaleMiddleware(ASGIMiddleware):
@@ -40,8 +42,9 @@ class LocaleMiddleware(ASGIMiddleware):
         user = scope.get("user")
         cookie = _cookie(headers.get(b"cookie", b"").decode("latin-1"), i18n.LANG_COOKIE)
         accept = headers.get(b"accept-language", b"").decode("latin-1") or None
-        locale = i18n.choose_locale(user.locale if isinstance(user, Principal) else None, cookie, accept,
-                                    self.default_locale)
+        locale = i18n.choose_locale(
+            user.locale if isinstance(user, Principal) else None, cookie, accept, self.default_locale
+        )
         token = i18n.current_locale.set(locale)
         try:
             await next_app(scope, receive, send)

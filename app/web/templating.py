@@ -42,14 +42,21 @@ def template_config() -> TemplateConfig[Engine]:
 def is_fragment_request(request: Request[Any, Any, Any]) -> bool:
     """An htmx swap wants the fragment; boosted navigation and history restores want the page."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return htmx is not None and bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def page(request: Request[Any, Any, Any], template: str, fragment: str | None = None, *,
-         status_code: int = 200, **context: Any) -> HTMXBlockTemplate:
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    fragment: str | None = None,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMXBlockTemplate:
     """The full page, or only `fragment` (a block of the same template) for an htmx swap."""
     block = fragment if fragment and is_fragment_request(request) else None
-    response = HTMXBlockTemplate(template_name=template, block_name=block, context=context,
-                                 status_code=status_code)
+    response = HTMXBlockTemplate(
+        template_name=template, block_name=block, context=context, status_code=status_code
+    )
     response.headers["Vary"] = "HX-Request, Accept-Language, Cookie"
     return response

@@ -26,8 +26,14 @@ def issue_token(secret: str, session_id: UUID, kind: str, expires_at: datetime, 
 def read_token(secret: str, token: str, kind: str) -> TokenClaims | None:
     """The claims of a valid, unexpired token of `kind`, or None for anything else."""
     try:
-        payload = jwt.decode(token, secret, algorithms=["HS256"], audience=kind, issuer=ISSUER,
-                             options={"require": ["sid", "exp", "aud", "iss"]})
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=["HS256"],
+            audience=kind,
+            issuer=ISSUER,
+            options={"require": ["sid", "exp", "aud", "iss"]},
+        )
         return TokenClaims(UUID(payload["sid"]), kind, datetime.fromtimestamp(payload["exp"], tz=UTC))
     except (jwt.InvalidTokenError, ValueError, KeyError):
         return None

@@ -109,6 +109,12 @@ def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
         "LOG_LEVEL": "WARNING",
         "WEB_HOST": "127.0.0.1",
         "WEB_WORKERS": "1",
+        # What the tests rely on, whatever the surrounding environment says:
+        "SECURE_COOKIES": "true",  # Chromium keeps Secure and __Host- cookies on http://127.0.0.1
+        "WEB_DEFAULT_LOCALE": "fr",
+        "WEB_ALLOWED_HOSTS": "*",
+        "LOGIN_LOCKOUT_THRESHOLD": "5",
+        "LOGIN_IP_FAILURES_PER_10MIN": "30",
     }
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:

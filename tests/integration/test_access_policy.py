@@ -13,7 +13,10 @@ from tests.helpers import CSRF_COOKIE, login
 PATH_VALUES = {"username": "ghost", "request_id": "1", "file_path": "css/app.css", "path": "openapi.json"}
 SKIP = {"/logout"}
 UNFILLED = re.compile(r"\{[a-z_]+\}")  # a message whose {placeholder} was never filled
-CREDENTIAL_ENDPOINTS = {"/login", "/api/v1/auth/token"}  # walked last, on its own: it ends the session the walk relies on
+CREDENTIAL_ENDPOINTS = {
+    "/login",
+    "/api/v1/auth/token",
+}  # walked last, on its own: it ends the session the walk relies on
 
 
 def routes(app):
@@ -54,7 +57,8 @@ async def test_each_role_reaches_exactly_what_its_policy_allows(app, who):
             response = await _request(client, method, path)
             allowed = policy == PUBLIC or (role is not None and role in policy)
             denied = response.status_code in (401, 403) or (
-                response.status_code == 303 and response.headers["location"].startswith("/login"))
+                response.status_code == 303 and response.headers["location"].startswith("/login")
+            )
             if path in CREDENTIAL_ENDPOINTS:
                 denied = False  # public; empty credentials are answered 400/401 by the handler, not the guard
             assert denied is not allowed, f"{who} {method} {path} -> {response.status_code}"

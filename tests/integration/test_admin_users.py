@@ -16,9 +16,18 @@ async def sign_in_admin(client):
 
 async def test_an_admin_creates_a_user_who_can_then_sign_in(client, app, db):
     await sign_in_admin(client)
-    response = await post_form(client, "/admin/users/", {
-        "username": "Nadia.B", "full_name": "  Nadia   Benali ", "role": "operator", "sites": ["LIL"],
-        "locale": "fr", "password": "a-good-password"})
+    response = await post_form(
+        client,
+        "/admin/users/",
+        {
+            "username": "Nadia.B",
+            "full_name": "  Nadia   Benali ",
+            "role": "operator",
+            "sites": ["LIL"],
+            "locale": "fr",
+            "password": "a-good-password",
+        },
+    )
     assert response.status_code == 303
     assert response.headers["location"] == "/admin/users/nadia.b"
     page = await client.get("/admin/users/?q=nadia")
@@ -27,15 +36,20 @@ async def test_an_admin_creates_a_user_who_can_then_sign_in(client, app, db):
         user = await s.scalar(select(User).where(User.username == "nadia.b"))
         assert user.password_hash.startswith("$argon2id$")
         assert [site.code for site in user.sites] == ["LIL"]
-        events = (await s.scalars(select(AccessEvent.detail).where(AccessEvent.event == "user.created"))).all()
+        events = (
+            await s.scalars(select(AccessEvent.detail).where(AccessEvent.event == "user.created"))
+        ).all()
     assert events and "password" not in str(events)
 
 
 async def test_bad_input_is_explained_in_french_and_nothing_is_created(client, db):
     await sign_in_admin(client)
-    response = await post_form(client, "/admin/users/", {
-        "username": "x", "full_name": "X", "role": "operator", "password": "a-good-password"},
-        headers={"Accept-Language": "fr-FR"})
+    response = await post_form(
+        client,
+        "/admin/users/",
+        {"username": "x", "full_name": "X", "role": "operator", "password": "a-good-password"},
+        headers={"Accept-Language": "fr-FR"},
+    )
     assert response.status_code == 422
     assert 'aria-invalid="true"' in response.text
     async with db.sessions() as s:
@@ -44,8 +58,11 @@ async def test_bad_input_is_explained_in_french_and_nothing_is_created(client, d
 
 async def test_a_short_password_is_refused_with_its_reason(client):
     await sign_in_admin(client)
-    response = await post_form(client, "/admin/users/", {
-        "username": "short.pw", "full_name": "Short", "role": "operator", "password": "tiny"})
+    response = await post_form(
+        client,
+        "/admin/users/",
+        {"username": "short.pw", "full_name": "Short", "role": "operator", "password": "tiny"},
+    )
     assert response.status_code == 422
     assert "10" in response.text
 
@@ -76,13 +93,29 @@ async def test_an_operator_only_sees_the_orders_of_their_sites(client, db):
 
     async with db.transaction() as s:
         sites = dict((await s.execute(select(Site.code, Site.id))).all())
-        dest = (await s.execute(insert(Destination).values(code="MAG-1", name="Magasin", kind="store")
-                                .returning(Destination.id))).scalar_one()
+        dest = (
+            await s.execute(
+                insert(Destination)
+                .values(code="MAG-1", name="Magasin", kind="store")
+                .returning(Destination.id)
+            )
+        ).scalar_one()
         from datetime import UTC, datetime
 
-        await s.execute(insert(DispatchOrder).values([
-            {"number": "CMD-LIL-1", "site_id": sites["LIL"], "destination_id": dest, "state": "released",
-             "due_at": datetime.now(UTC), "source": "demo"}]))
+        await s.execute(
+            insert(DispatchOrder).values(
+                [
+                    {
+                        "number": "CMD-LIL-1",
+                        "site_id": sites["LIL"],
+                        "destination_id": dest,
+                        "state": "released",
+                        "due_at": datetime.now(UTC),
+                        "source": "demo",
+                    }
+                ]
+            )
+        )
     operator = PERSONAS["operator"]  # works at LYS only
     await login(client, operator.username, operator.password)
     page = await client.get("/home/pipeline")

@@ -26,10 +26,15 @@ async def test_a_wrong_password_is_refused_and_journaled(client, db):
     p = PERSONAS["operator"]
     response = await login(client, p.username, "not-the-password")
     assert response.status_code == 401
-    assert "Identifiant ou mot de passe incorrect" in response.text or "Wrong username or password" in response.text
+    assert (
+        "Identifiant ou mot de passe incorrect" in response.text
+        or "Wrong username or password" in response.text
+    )
     assert SESSION_COOKIE not in client.cookies
     async with db.sessions() as s:
-        events = (await s.scalars(select(AccessEvent.event).where(AccessEvent.actor_name == p.username))).all()
+        events = (
+            await s.scalars(select(AccessEvent.event).where(AccessEvent.actor_name == p.username))
+        ).all()
         failures = await s.scalar(select(User.failed_logins).where(User.username == p.username))
     assert "login.failed" in events
     assert failures == 1
@@ -91,15 +96,17 @@ async def test_a_post_without_csrf_token_is_refused(client):
     await login(client, p.username, p.password)
     response = await client.post("/ops/queue-check", headers={"HX-Request": "true"})
     assert response.status_code == 403
-    with_token = await client.post("/ops/queue-check", headers={
-        "HX-Request": "true", "x-csrftoken": client.cookies["__Host-csrftoken"]})
+    with_token = await client.post(
+        "/ops/queue-check", headers={"HX-Request": "true", "x-csrftoken": client.cookies["__Host-csrftoken"]}
+    )
     assert with_token.status_code == 200
 
 
 async def test_the_login_redirect_only_follows_local_paths(client):
     p = PERSONAS["operator"]
-    response = await post_form(client, "/login", {"username": p.username, "password": p.password,
-                                                  "next": "//evil.example/steal"})
+    response = await post_form(
+        client, "/login", {"username": p.username, "password": p.password, "next": "//evil.example/steal"}
+    )
     assert response.headers["location"] == "/"
 
 
@@ -128,8 +135,13 @@ async def test_the_session_token_is_renewed_while_in_use(client, test_settings):
     # A token past half its life is replaced by the next response.
     claims = read_token(test_settings.security.secret_key, first, "browser")
     now = datetime.now(UTC)
-    aging = issue_token(test_settings.security.secret_key, claims.session_id, "browser", now + timedelta(seconds=30),
-                        now - timedelta(minutes=9))
+    aging = issue_token(
+        test_settings.security.secret_key,
+        claims.session_id,
+        "browser",
+        now + timedelta(seconds=30),
+        now - timedelta(minutes=9),
+    )
     client.cookies.set(SESSION_COOKIE, aging, domain="testserver.local")
     response = await client.get("/", follow_redirects=False)
     assert response.status_code == 200

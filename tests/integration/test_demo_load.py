@@ -88,13 +88,16 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
     conn = await asyncpg.connect(empty_db_urls.libpq)
     try:
         admin = await conn.fetchrow(
-            "SELECT role, password_hash, is_active FROM users WHERE username = $1", username)
+            "SELECT role, password_hash, is_active FROM users WHERE username = $1", username
+        )
         leaked = await conn.fetchval(
             "SELECT count(*) FROM users WHERE password_hash = ANY($1::text[])",
-            [plain for _, plain, _ in DEMO_ACCOUNTS])
+            [plain for _, plain, _ in DEMO_ACCOUNTS],
+        )
         unit_case = await conn.fetchval(
             "SELECT count(*) FROM product_barcodes b JOIN products p ON p.id = b.product_id "
-            "WHERE b.units <> 1 AND b.units <> p.pack_size")
+            "WHERE b.units <> 1 AND b.units <> p.pack_size"
+        )
         missing_times = await conn.fetchval("SELECT count(*) FROM dispatch_orders WHERE created_at IS NULL")
     finally:
         await conn.close()

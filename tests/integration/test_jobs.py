@@ -56,8 +56,9 @@ async def test_concurrent_deliveries_of_one_request_run_it_once(db):
     async with db.transaction() as session:
         request_id = await request_job(session, "ping")
     now = datetime.now(UTC)
-    results = await asyncio.gather(*[run_request(db, request_id, JOB_BODIES, worker_id=f"w{i}", now=now)
-                                     for i in range(8)])
+    results = await asyncio.gather(
+        *[run_request(db, request_id, JOB_BODIES, worker_id=f"w{i}", now=now) for i in range(8)]
+    )
     assert sorted(r.get("pings", 0) for r in results) == [0] * 7 + [1]
     assert await count(db, JobPing) == 1
 

@@ -4,9 +4,9 @@ import asyncio
 
 import asyncpg
 import pytest
+from advanced_alchemy.base import orm_registry
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from advanced_alchemy.base import orm_registry
 from sqlalchemy import create_engine
 
 import app.db.models  # noqa: F401 - registers the tables
@@ -17,10 +17,15 @@ def _diff(urls):
     engine = create_engine(urls.sqlalchemy.replace("+asyncpg", "+psycopg"))
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={
-                "compare_type": True,
-                "include_name": lambda name, kind, _parent: not (kind == "table" and name == "alembic_versions"),
-            })
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "compare_type": True,
+                    "include_name": lambda name, kind, _parent: (
+                        not (kind == "table" and name == "alembic_versions")
+                    ),
+                },
+            )
             return compare_metadata(context, orm_registry.metadata)
     finally:
         engine.dispose()
@@ -58,10 +63,17 @@ async def test_the_access_journal_refuses_rewrites(db):
     from sqlalchemy.exc import DBAPIError
 
     async with db.transaction() as s:
-        await s.execute(text("INSERT INTO access_journal (event, detail, created_at, updated_at) "
-                             "VALUES ('test', '{}', now(), now())"))
-    for statement in ("UPDATE access_journal SET event = 'x'", "DELETE FROM access_journal",
-                      "TRUNCATE access_journal CASCADE"):
+        await s.execute(
+            text(
+                "INSERT INTO access_journal (event, detail, created_at, updated_at) "
+                "VALUES ('test', '{}', now(), now())"
+            )
+        )
+    for statement in (
+        "UPDATE access_journal SET event = 'x'",
+        "DELETE FROM access_journal",
+        "TRUNCATE access_journal CASCADE",
+    ):
         with pytest.raises(DBAPIError, match="append-only"):
             async with db.transaction() as s:
                 await s.execute(text(statement))

@@ -6,8 +6,24 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app"
-ALLOWED_IN_DOMAIN = {"__future__", "dataclasses", "datetime", "enum", "uuid", "typing", "collections", "math",
-                     "decimal", "fractions", "functools", "itertools", "operator", "re", "biip", "hypothesis"}
+ALLOWED_IN_DOMAIN = {
+    "__future__",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "uuid",
+    "typing",
+    "collections",
+    "math",
+    "decimal",
+    "fractions",
+    "functools",
+    "itertools",
+    "operator",
+    "re",
+    "biip",
+    "hypothesis",
+}
 
 
 def imports_of(path: Path) -> set[str]:
@@ -30,9 +46,11 @@ def test_the_domain_imports_only_itself_and_the_standard_library():
 
 def test_layers_point_inwards():
     """routes → services → domain; services → db; nothing below imports routes or web."""
-    for layer, forbidden in {"domain": ("app.services", "app.db", "app.routes", "app.web"),
-                             "db": ("app.services", "app.routes", "app.web"),
-                             "services": ("app.routes", "app.web")}.items():
+    for layer, forbidden in {
+        "domain": ("app.services", "app.db", "app.routes", "app.web"),
+        "db": ("app.services", "app.routes", "app.web"),
+        "services": ("app.routes", "app.web"),
+    }.items():
         for path in (APP / layer).rglob("*.py"):
             for name in imports_of(path):
                 assert not name.startswith(forbidden), f"{path.relative_to(ROOT)} imports {name}"
@@ -61,10 +79,35 @@ def test_templates_contain_no_inline_script_or_style():
 
 def test_the_repository_names_no_machine_path():
     for path in ROOT.rglob("*"):
-        if any(part in {".venv", ".git", "var", "node_modules", ".pytest_cache", ".mypy_cache", ".ruff_cache",
-                        ".hypothesis", "test-artifacts", "__pycache__"} for part in path.parts):
+        if any(
+            part
+            in {
+                ".venv",
+                ".git",
+                "var",
+                "node_modules",
+                ".pytest_cache",
+                ".mypy_cache",
+                ".ruff_cache",
+                ".hypothesis",
+                "test-artifacts",
+                "__pycache__",
+            }
+            for part in path.parts
+        ):
             continue
-        if path.is_file() and path.suffix in {".py", ".md", ".html", ".toml", ".ini", ".cfg", ".txt", ".ps1", ".xml"}:
+        if path.is_file() and path.suffix in {
+            ".py",
+            ".md",
+            ".html",
+            ".toml",
+            ".ini",
+            ".cfg",
+            ".txt",
+            ".ps1",
+            ".xml",
+        }:
             text = path.read_text(errors="ignore")
             assert str(ROOT) not in text and "/" + "root/" not in text, (
-                f"machine path in {path.relative_to(ROOT)}")
+                f"machine path in {path.relative_to(ROOT)}"
+            )

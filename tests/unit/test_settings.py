@@ -16,9 +16,15 @@ def test_defaults_load_for_development():
     assert settings.web.default_locale == "fr"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("WEB_PORT", "eighty"), ("DATABASE_ECHO", "maybe"), ("APP_ENV", "staging"), ("WEB_DEFAULT_LOCALE", "de"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEB_PORT", "eighty"),
+        ("DATABASE_ECHO", "maybe"),
+        ("APP_ENV", "staging"),
+        ("WEB_DEFAULT_LOCALE", "de"),
+    ],
+)
 def test_malformed_values_name_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})
@@ -37,8 +43,9 @@ def test_production_requires_an_external_database():
 
 
 def test_production_accepts_safe_values():
-    settings = load_settings({"APP_ENV": "production", "SECRET_KEY": "x" * 40,
-                              "DATABASE_URL": "postgresql://u:p@db/app"})
+    settings = load_settings(
+        {"APP_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://u:p@db/app"}
+    )
     assert settings.production
 
 

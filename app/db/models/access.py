@@ -8,8 +8,8 @@ from uuid import UUID
 
 from advanced_alchemy.base import IdentityAuditBase, UUIDv7AuditBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, String, Table, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 ROLES = ("operator", "supervisor", "admin")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from advanced_alchemy.base import IdentityAuditBase, DefaultBase
+from advanced_alchemy.base import DefaultBase, IdentityAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy import ForeignKey, Index, Integer, String, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 JOB_REQUEST_CHANNEL = "job_requests"
@@ -18,9 +18,7 @@ class JobRequest(IdentityAuditBase):
     """A job asked for inside a business transaction; the worker relays it to SAQ after commit."""
 
     __tablename__ = "job_requests"
-    __table_args__ = (
-        Index("ix_job_requests_unrelayed", "id", postgresql_where=text("relayed_at IS NULL")),
-    )
+    __table_args__ = (Index("ix_job_requests_unrelayed", "id", postgresql_where=text("relayed_at IS NULL")),)
     function: Mapped[str] = mapped_column(String(64))
     kwargs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     relayed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

@@ -30,8 +30,12 @@ class SitePipeline:
 
 async def order_pipeline(session: AsyncSession, site_ids: Collection[int] | None) -> list[SitePipeline]:
     """One row per site in `site_ids` (None: every site), with order counts and units per state."""
-    site_query = select(Site.id, Site.code, Site.name,
-                        select(func.count()).where(Location.site_id == Site.id).scalar_subquery())
+    site_query = select(
+        Site.id,
+        Site.code,
+        Site.name,
+        select(func.count()).where(Location.site_id == Site.id).scalar_subquery(),
+    )
     if site_ids is not None:
         site_query = site_query.where(Site.id.in_(site_ids))
     sites = (await session.execute(site_query.order_by(Site.code))).all()
@@ -42,11 +46,19 @@ async def order_pipeline(session: AsyncSession, site_ids: Collection[int] | None
         .group_by(DispatchOrderLine.order_id)
         .subquery()
     )
-    rows = (await session.execute(
-        select(DispatchOrder.site_id, DispatchOrder.state, func.count(), func.coalesce(func.sum(units.c.units), 0))
-        .outerjoin(units, units.c.order_id == DispatchOrder.id)
-        .where(DispatchOrder.site_id.in_([site.id for site in sites]))
-        .group_by(DispatchOrder.site_id, DispatchOrder.state))).all()
+    rows = (
+        await session.execute(
+            select(
+                DispatchOrder.site_id,
+                DispatchOrder.state,
+                func.count(),
+                func.coalesce(func.sum(units.c.units), 0),
+            )
+            .outerjoin(units, units.c.order_id == DispatchOrder.id)
+            .where(DispatchOrder.site_id.in_([site.id for site in sites]))
+            .group_by(DispatchOrder.site_id, DispatchOrder.state)
+        )
+    ).all()
     result = []
     for site_id, code, name, locations in sites:
         orders = dict.fromkeys(ORDER_STATES, 0)

@@ -28,10 +28,19 @@ class RequestStatus:
 
 
 async def request_status(session: AsyncSession, request_id: int) -> RequestStatus | None:
-    row = (await session.execute(
-        select(JobRequest.id, JobRequest.function, JobRequest.created_at, JobRequest.relayed_at,
-               JobRequest.completed_at, JobPing.worker_id)
-        .outerjoin(JobPing, JobPing.request_id == JobRequest.id)
-        .where(JobRequest.id == request_id)
-        .limit(1))).one_or_none()
+    row = (
+        await session.execute(
+            select(
+                JobRequest.id,
+                JobRequest.function,
+                JobRequest.created_at,
+                JobRequest.relayed_at,
+                JobRequest.completed_at,
+                JobPing.worker_id,
+            )
+            .outerjoin(JobPing, JobPing.request_id == JobRequest.id)
+            .where(JobRequest.id == request_id)
+            .limit(1)
+        )
+    ).one_or_none()
     return RequestStatus(*row) if row else None

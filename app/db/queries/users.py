@@ -33,12 +33,22 @@ class SiteRow:
 
 
 def _row(user: User) -> UserRow:
-    return UserRow(user.id, user.username, user.full_name, user.role, user.locale, user.is_active,
-                   user.locked_until, user.last_login_at, tuple(s.code for s in user.sites))
+    return UserRow(
+        user.id,
+        user.username,
+        user.full_name,
+        user.role,
+        user.locale,
+        user.is_active,
+        user.locked_until,
+        user.last_login_at,
+        tuple(s.code for s in user.sites),
+    )
 
 
-async def users_page(session: AsyncSession, search: str = "", limit: int = 50, offset: int = 0
-                     ) -> tuple[list[UserRow], int]:
+async def users_page(
+    session: AsyncSession, search: str = "", limit: int = 50, offset: int = 0
+) -> tuple[list[UserRow], int]:
     """Users matching `search` (username or name), by username, with the total count."""
     query = select(User)
     if search.strip():

@@ -9,10 +9,17 @@ def person(role: Role, sites=frozenset({1})) -> Principal:
     return Principal(uuid.uuid4(), uuid.uuid4(), "x", "X", role, None, frozenset(sites))
 
 
-@pytest.mark.parametrize(("role", "allowed", "expected"), [
-    (Role.OPERATOR, EVERYONE, True), (Role.OPERATOR, SUPERVISORS, False), (Role.OPERATOR, ADMINS, False),
-    (Role.SUPERVISOR, SUPERVISORS, True), (Role.SUPERVISOR, ADMINS, False), (Role.ADMIN, ADMINS, True),
-])
+@pytest.mark.parametrize(
+    ("role", "allowed", "expected"),
+    [
+        (Role.OPERATOR, EVERYONE, True),
+        (Role.OPERATOR, SUPERVISORS, False),
+        (Role.OPERATOR, ADMINS, False),
+        (Role.SUPERVISOR, SUPERVISORS, True),
+        (Role.SUPERVISOR, ADMINS, False),
+        (Role.ADMIN, ADMINS, True),
+    ],
+)
 def test_roles_reach_what_their_policy_allows(role, allowed, expected):
     assert person(role).may(allowed) is expected
 

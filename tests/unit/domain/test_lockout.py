@@ -31,10 +31,12 @@ def test_a_lock_ends_at_its_time():
     assert not is_locked(None, NOW)
 
 
-@given(failures=st.integers(min_value=0, max_value=10_000),
-       threshold=st.integers(min_value=1, max_value=20),
-       base=st.integers(min_value=1, max_value=600),
-       cap=st.integers(min_value=1, max_value=86_400))
+@given(
+    failures=st.integers(min_value=0, max_value=10_000),
+    threshold=st.integers(min_value=1, max_value=20),
+    base=st.integers(min_value=1, max_value=600),
+    cap=st.integers(min_value=1, max_value=86_400),
+)
 def test_locks_never_exceed_the_cap_and_never_shrink(failures, threshold, base, cap):
     policy = LockoutPolicy(threshold, base, max(cap, base))
     first = register_failure(failures, NOW, policy)

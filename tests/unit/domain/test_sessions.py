@@ -11,8 +11,13 @@ POLICY = SessionPolicy(idle=IDLE, absolute=timedelta(hours=12), token=timedelta(
 
 
 def state(last_seen_ago=timedelta(0), ends_in=timedelta(hours=1), revoked=False):
-    return session_state(last_seen_at=NOW - last_seen_ago, expires_at=NOW + ends_in,
-                         revoked_at=NOW if revoked else None, now=NOW, idle=IDLE)
+    return session_state(
+        last_seen_at=NOW - last_seen_ago,
+        expires_at=NOW + ends_in,
+        revoked_at=NOW if revoked else None,
+        now=NOW,
+        idle=IDLE,
+    )
 
 
 def test_a_recent_session_is_active():
