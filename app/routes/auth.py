@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
@@ -17,7 +18,7 @@ from app.services import auth as auth_service
 from app.services import users as user_service
 from app.services.errors import LoginRefused, TooManyAttempts
 from app.web.auth import PUBLIC, access, clear_session_cookie, set_session_cookie
-from app.web.context import Ctx
+from app.web.context import AppContext, Ctx
 from app.web.i18n import LANG_COOKIE, LOCALES
 from app.web.i18n import gettext as _
 from app.web.tokens import issue_token
@@ -43,6 +44,21 @@ class TokenResponse:
     expires_in: int
 
 
+async def _log_in(
+    request: Request[Any, Any, Any], ctx: AppContext, username: str, password: str, kind: str, now: datetime
+) -> auth_service.Login:
+    return await auth_service.log_in(
+        ctx.db,
+        username=username,
+        password=password,
+        kind=kind,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+        now=now,
+        policy=ctx.login_policy,
+    )
+
+
 class AuthController(Controller):
     @get("/login", name="auth:login", opt=access(PUBLIC))
     async def login_page(self, request: Request[Any, Any, Any], next: FromQuery[str] = "/") -> Template:
@@ -57,16 +73,7 @@ class AuthController(Controller):
     ) -> Response[Any]:
         now = ctx.now()
         try:
-            login = await auth_service.log_in(
-                ctx.db,
-                username=data.username,
-                password=data.password,
-                kind="browser",
-                ip=client_ip(request),
-                user_agent=request.headers.get("user-agent"),
-                now=now,
-                policy=ctx.login_policy,
-            )
+            login = await _log_in(request, ctx, data.username, data.password, "browser", now)
         except (LoginRefused, TooManyAttempts) as refused:
             return Template(
                 "auth/login.html",
@@ -128,16 +135,7 @@ class ApiAuthController(Controller):
     ) -> TokenResponse:
         """Exchange a username and password for a bearer token (backed by a revocable session)."""
         now = ctx.now()
-        login = await auth_service.log_in(
-            ctx.db,
-            username=data.username,
-            password=data.password,
-            kind="api",
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-            now=now,
-            policy=ctx.login_policy,
-        )
+        login = await _log_in(request, ctx, data.username, data.password, "api", now)
         token = issue_token(
             ctx.settings.security.secret_key, login.principal.session_id, "api", login.session_expires_at, now
         )
