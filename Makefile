@@ -25,6 +25,8 @@ run: $(VENV)/.runtime
 	$(BIN)/dispatch run
 
 test: $(VENV)/.dev
+	$(BIN)/ruff check app workers tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 test-fast: $(VENV)/.dev

@@ -12,6 +12,7 @@ from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -101,7 +102,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         middleware=[
             SecurityHeadersMiddleware(hsts=settings.production),
             prometheus.middleware,
-            SessionAuthMiddleware,
+            # Static files and health checks need nobody's identity: skip the session lookup for them.
+            DefineMiddleware(SessionAuthMiddleware, exclude=["^/static/", "^/health/"]),
             LocaleMiddleware(settings.web.default_locale),
         ],
         csrf_config=csrf,

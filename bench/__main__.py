@@ -142,7 +142,7 @@ def _bench(args: argparse.Namespace, targets: list[Target]) -> list[Measured]:
                 order = [targets[0], *ours[n % len(ours) :], *ours[: n % len(ours)]] if ours else targets
                 for t in order:
                     server = servers[t.server]
-                    probe = _CpuProbe([server.process.pid], database.postmaster_pid)
+                    probe = _CpuProbe(server.process.pid, database.postmaster_pid)
                     run = run_wrk(
                         server.base_url + t.path,
                         duration=args.duration,
@@ -197,35 +197,35 @@ def _check(server: Server, target: Target, headers: dict[str, str]) -> None:
 
 
 class _CpuProbe:
-    """CPU seconds spent by a server (its process group) and by PostgreSQL between two points."""
+    """CPU seconds spent by a server and by PostgreSQL between two points.
 
-    def __init__(self, server_pids: list[int], postmaster_pid: int | None) -> None:
-        self.server = self._tree(server_pids)
-        self.pg = self._tree([postmaster_pid]) if postmaster_pid else None
-        self.start = (self._cpu(self.server), self._cpu(self.pg) if self.pg else 0.0)
+    A process tree's total is every live process's own time plus the time of the children it has
+    reaped, so backends that PostgreSQL starts or ends during the run are counted too.
+    """
 
-    @staticmethod
-    def _tree(pids: list[int]) -> list[psutil.Process]:
-        procs = []
-        for pid in pids:
-            with contextlib.suppress(psutil.Error):
-                root = psutil.Process(pid)
-                procs += [root, *root.children(recursive=True)]
-        return procs
+    def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
+        self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
+        self.start = self._totals()
 
     @staticmethod
-    def _cpu(procs: list[psutil.Process]) -> float:
+    def _tree_cpu(pid: int) -> float:
         total = 0.0
-        for proc in procs:
-            with contextlib.suppress(psutil.Error):
-                times = proc.cpu_times()
-                total += times.user + times.system
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
         return total
 
+    def _totals(self) -> tuple[float, float | None]:
+        pg = self._tree_cpu(self.postmaster_pid) if self.postmaster_pid else None
+        return self._tree_cpu(self.server_pid), pg
+
     def elapsed(self) -> tuple[float, float | None]:
-        server = self._cpu(self.server) - self.start[0]
-        pg = self._cpu(self.pg) - self.start[1] if self.pg else None
-        return server, pg
+        server, pg = self._totals()
+        start_server, start_pg = self.start
+        return server - start_server, (pg - start_pg if pg is not None and start_pg is not None else None)
 
 
 def _median(values: list[float]) -> float:
