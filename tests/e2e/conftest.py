@@ -35,8 +35,13 @@ PROJECT_ROOT = E2E_DIR.parent.parent
 AXE_JS = E2E_DIR / "vendor" / "axe-core-4.14.1.min.js"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
 ]
 TABLET = {"width": 1280, "height": 800}  # a 10" tablet in landscape
 START_TIMEOUT = 30.0
@@ -120,7 +125,10 @@ def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-            env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -128,8 +136,11 @@ def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
             if process.poll() is not None or time.monotonic() > deadline:
                 _stop(process)
                 output = log_path.read_text(errors="replace")
-                pytest.fail(f"the server did not answer on {base_url}/health/live "
-                            f"(exit code {process.returncode}):\n{output}", pytrace=False)
+                pytest.fail(
+                    f"the server did not answer on {base_url}/health/live "
+                    f"(exit code {process.returncode}):\n{output}",
+                    pytrace=False,
+                )
             time.sleep(0.1)
         yield base_url
     finally:

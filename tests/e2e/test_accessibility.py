@@ -48,10 +48,13 @@ def test_admin_page(page: Page, live_server: str, path: str) -> None:
     assert_accessible(page)
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/admin/users", 403),
-    ("/no/such/page", 404),
-])
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/admin/users", 403),
+        ("/no/such/page", 404),
+    ],
+)
 def test_error_page(page: Page, live_server: str, path: str, status: int) -> None:
     login(page, live_server, PERSONAS["operator"])
     response = page.goto(f"{live_server}{path}")

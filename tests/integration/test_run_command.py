@@ -35,8 +35,9 @@ def start(var_dir: Path, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     # Plain-http test client: it would not send Secure cookies back (browsers do, on localhost).
     env.update(VAR_DIR=str(var_dir), WEB_PORT=str(port), SECURE_COOKIES="false", LOG_LEVEL="WARNING")
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "run"], env=env, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
 
 
 def wait_ready(base: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
@@ -75,8 +76,15 @@ def test_run_serves_the_demo_stops_cleanly_and_keeps_its_data(var_dir, tmp_path)
         username, password, _role = DEMO_ACCOUNTS[0]
         with httpx.Client(base_url=base) as browser:
             browser.get("/login")
-            answer = browser.post("/login", data={"username": username, "password": password, "next": "/",
-                                                  "_csrf_token": browser.cookies["csrftoken"]})
+            answer = browser.post(
+                "/login",
+                data={
+                    "username": username,
+                    "password": password,
+                    "next": "/",
+                    "_csrf_token": browser.cookies["csrftoken"],
+                },
+            )
             assert answer.status_code == 303, answer.text
             home = browser.get("/")
             assert home.status_code == 200
@@ -86,8 +94,11 @@ def test_run_serves_the_demo_stops_cleanly_and_keeps_its_data(var_dir, tmp_path)
     time.sleep(1)
     assert "Loading demo data" in first_log.read_text()
     assert family, "the supervisor had no child processes"
-    assert not [pid for pid in family | {postgres} if psutil.pid_exists(pid)
-                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not [
+        pid
+        for pid in family | {postgres}
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
 
     second_log = tmp_path / "second.log"
     process = start(var_dir, port, second_log)
@@ -95,8 +106,15 @@ def test_run_serves_the_demo_stops_cleanly_and_keeps_its_data(var_dir, tmp_path)
         wait_ready(base, process, second_log)
         with httpx.Client(base_url=base) as browser:
             browser.get("/login")
-            answer = browser.post("/login", data={"username": username, "password": password, "next": "/",
-                                                  "_csrf_token": browser.cookies["csrftoken"]})
+            answer = browser.post(
+                "/login",
+                data={
+                    "username": username,
+                    "password": password,
+                    "next": "/",
+                    "_csrf_token": browser.cookies["csrftoken"],
+                },
+            )
             assert answer.status_code == 303
     finally:
         stop(process)
