@@ -46,3 +46,12 @@ async def _current(urls: DatabaseUrls) -> str:
 def make_revision(urls: DatabaseUrls, message: str) -> None:
     """Autogenerate a draft migration against `urls` (then review it by hand before committing)."""
     _commands(urls).revision(message=message, autogenerate=True)
+
+
+def head() -> str:
+    """The newest revision in the migrations folder."""
+    from alembic.script import ScriptDirectory
+
+    from app.db.session import MIGRATIONS_DIR
+
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() or ""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from advanced_alchemy.config import (
     AlembicAsyncConfig,
@@ -12,6 +15,7 @@ from advanced_alchemy.config import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -51,6 +55,14 @@ def sqlalchemy_config(
     )
 
 
+T = TypeVar("T")
+RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+
+
+class Busy(Exception):
+    """Conflicting transactions kept colliding; nothing was changed."""
+
+
 class Database:
     """The process's engine, plus the one way services get a transaction."""
 
@@ -64,6 +76,24 @@ class Database:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 5) -> T:
+        """Run `work` in one transaction, retried with backoff after a deadlock or serialization error.
+
+        PostgreSQL picks a victim when transactions conflict; retrying it is the documented remedy. A
+        retry that still fails raises `Busy`, and the transaction it ran in was rolled back whole.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.transaction() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                if getattr(error.orig, "sqlstate", None) not in RETRYABLE:
+                    raise
+                if attempt == attempts:
+                    raise Busy() from error
+                await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -20,6 +21,26 @@ class Refused(Exception):
         super().__init__(message)
         self.message = message  # an English msgid, translated with `facts` where it is shown
         self.facts = facts
+
+
+    def stored(self) -> dict[str, Any]:
+        """The refusal as JSON, to be stored with an idempotency key and raised again on a replay."""
+        return {"type": type(self).__name__, "message": self.message,
+                "facts": json.loads(json.dumps(self.facts, default=str))}
+
+    @classmethod
+    def restore(cls, stored: dict[str, Any]) -> Refused:
+        kinds = {kind.__name__: kind for kind in _all_subclasses(Refused)}
+        refusal = Refused.__new__(kinds.get(stored["type"], Refused))
+        Refused.__init__(refusal, stored["message"], **stored["facts"])
+        return refusal
+
+
+def _all_subclasses(cls: type[Refused]) -> list[type[Refused]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_all_subclasses(sub))
+    return found
 
 
 class NotFound(Refused):

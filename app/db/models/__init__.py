@@ -4,6 +4,7 @@ from app.db.models.access import AccessEvent, AuthSession, Site, User, user_site
 from app.db.models.catalog import Destination, Location, Product, ProductBarcode
 from app.db.models.jobs import JobPing, JobRequest, WorkerHeartbeat
 from app.db.models.orders import DispatchOrder, DispatchOrderLine
+from app.db.models.stock import IdempotencyKey, Lot, StockBalance, StockMovement
 
 __all__ = [
     "AccessEvent",
@@ -11,12 +12,16 @@ __all__ = [
     "Destination",
     "DispatchOrder",
     "DispatchOrderLine",
+    "IdempotencyKey",
     "JobPing",
     "JobRequest",
     "Location",
+    "Lot",
     "Product",
     "ProductBarcode",
     "Site",
+    "StockBalance",
+    "StockMovement",
     "User",
     "WorkerHeartbeat",
     "user_sites",

@@ -1,0 +1,407 @@
+"""Every change of stock: receipts, put-aways, transfers, adjustments, returns and counts.
+
+Each use case runs in one transaction that locks the balance keys it touches (always in the same
+global order, so two transactions cannot deadlock), checks with the pure ledger functions, appends
+the movements, applies their deltas to the balances, and stores the idempotency key with its answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Location, Lot, Product, ProductBarcode, StockBalance, StockMovement
+from app.db.session import Database
+from app.domain.ledger import (
+    Balance,
+    InsufficientStock,
+    Movement,
+    MovementKind,
+    StockKey,
+    apply_movements,
+    count_difference,
+    deltas,
+    keys_in_lock_order,
+)
+from app.services import idempotency
+from app.services.errors import Invalid, NotFound, Refused
+
+SIMPLE_KINDS = (
+    MovementKind.RECEIPT,
+    MovementKind.PUTAWAY,
+    MovementKind.TRANSFER,
+    MovementKind.ADJUSTMENT,
+    MovementKind.RETURN,
+)
+
+
+class NotEnoughStock(Refused):
+    status = 409
+    title = "Insufficient stock"
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """Move `quantity` of a product (SKU or barcode), in `lot`, out of `source` and/or into `target`."""
+
+    kind: MovementKind
+    site_id: int
+    product: str
+    quantity: int
+    source: str | None = None  # location code
+    target: str | None = None
+    lot: str | None = None
+    expiry: date | None = None
+    reason: str | None = None
+    document: str | None = None
+
+
+@dataclass(frozen=True)
+class CountLine:
+    product: str
+    lot: str | None
+    counted: int
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: UUID | None
+    scope: str  # whose idempotency keys: one namespace per user
+
+
+def _shape(change: StockChange) -> None:
+    """Refuse what is malformed before touching the database."""
+    if change.kind not in SIMPLE_KINDS:
+        raise Invalid("Unknown movement type: {kind}.", field="kind", kind=change.kind)
+    if change.quantity <= 0:
+        raise Invalid("The quantity must be a whole number above zero.", field="quantity")
+    sides = (change.source is not None, change.target is not None)
+    needed = {
+        MovementKind.RECEIPT: (False, True),
+        MovementKind.RETURN: (False, True),
+        MovementKind.PUTAWAY: (True, True),
+        MovementKind.TRANSFER: (True, True),
+    }.get(change.kind)
+    if change.kind is MovementKind.ADJUSTMENT:
+        if sides[0] == sides[1]:
+            raise Invalid(
+                "An adjustment takes stock out of a location or puts it in, not both.", field="source"
+            )
+        if not (change.reason or "").strip():
+            raise Invalid("An adjustment needs a reason.", field="reason")
+    elif sides != needed:
+        raise Invalid("Scan the location first.", field="target" if needed and needed[1] else "source")
+    if change.source is not None and change.source == change.target:
+        raise Invalid("The source and the destination are the same location.", field="target")
+
+
+async def record_stock_change(
+    db: Database, change: StockChange, *, actor: Actor, idempotency_key: str, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """Record one movement; returns (status, answer). A replay of the same key returns the first answer."""
+    _shape(change)
+    key = idempotency.check_key(idempotency_key)
+
+    async def operation(session: AsyncSession) -> dict[str, Any]:
+        product = await _product(session, change.product)
+        # A lot comes into existence only with stock from outside (receipt, return, adjustment in).
+        lot_id = await _lot(session, product, change.lot, change.expiry, creating=change.source is None)
+        source = await _location(session, change.site_id, change.source) if change.source else None
+        target = await _location(session, change.site_id, change.target) if change.target else None
+        movement = Movement(
+            change.kind,
+            product.id,
+            lot_id,
+            source.id if source else None,
+            target.id if target else None,
+            change.quantity,
+        )
+        codes = {loc.id: loc.code for loc in (source, target) if loc is not None}
+        return await _apply(
+            session, [movement], codes, actor, now, reason=change.reason, document=change.document
+        )
+
+    return await idempotency.once(db, actor.scope, key, asdict(change), now, operation)
+
+
+async def count_location(
+    db: Database,
+    site_id: int,
+    location_code: str,
+    lines: Sequence[CountLine],
+    *,
+    override: bool,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """A blind count of a whole location: what is not counted is counted zero; differences are corrected."""
+    if any(line.counted < 0 for line in lines):
+        raise Invalid("A count cannot be negative.", field="counted")
+    key = idempotency.check_key(idempotency_key)
+    payload = {
+        "site": site_id,
+        "location": location_code,
+        "override": override,
+        "lines": [asdict(line) for line in lines],
+    }
+
+    async def operation(session: AsyncSession) -> dict[str, Any]:
+        location = await _location(session, site_id, location_code)
+        counted: dict[StockKey, int] = {}
+        for line in lines:
+            product = await _product(session, line.product)
+            lot_id = await _lot(session, product, line.lot, None, creating=True)
+            stock_key = StockKey(product.id, location.id, lot_id)
+            counted[stock_key] = counted.get(stock_key, 0) + line.counted
+        # Lock what is recorded here as well as what was counted, then read it under the locks.
+        recorded = await _keys_at(session, location.id)
+        await _lock(session, set(recorded) | set(counted))
+        balances = await _balances(session, set(recorded) | set(counted))
+        if any(b.reserved for b in balances.values()) and not override:
+            raise Refused(
+                "Location {location} has open pick work: a supervisor must allow this count.",
+                location=location.code,
+            )
+        corrections = []
+        for stock_key in sorted(set(balances) | set(counted), key=StockKey.sort_key):
+            balance = balances.get(stock_key, Balance())
+            if counted.get(stock_key, 0) < balance.reserved:
+                raise Refused(
+                    "Location {location}: {reserved} are reserved for picking, {counted} counted. "
+                    "Reallocate before correcting.",
+                    location=location.code,
+                    reserved=balance.reserved,
+                    counted=counted.get(stock_key, 0),
+                )
+            correction = count_difference(stock_key, balance.on_hand, counted.get(stock_key, 0))
+            if correction is not None:
+                corrections.append(correction)
+        answer = await _apply(
+            session,
+            corrections,
+            {location.id: location.code},
+            actor,
+            now,
+            reason="count",
+            document=None,
+            locked=balances,
+        )
+        answer["counted_lines"] = len(lines)
+        return answer
+
+    return await idempotency.once(db, actor.scope, key, payload, now, operation)
+
+
+async def _apply(
+    session: AsyncSession,
+    movements: list[Movement],
+    codes: dict[int, str],
+    actor: Actor,
+    now: datetime,
+    *,
+    reason: str | None,
+    document: str | None,
+    locked: dict[StockKey, Balance] | None = None,
+) -> dict[str, Any]:
+    """Lock, check, append and apply: the one path every stock change takes."""
+    keys = keys_in_lock_order(movements)
+    if locked is None:
+        await _lock(session, keys)
+        locked = await _balances(session, keys)
+    try:
+        after = apply_movements(locked, movements)
+    except InsufficientStock as short:
+        raise NotEnoughStock(
+            "Location {location}: only {available} in stock, {requested} requested.",
+            location=codes.get(short.key.location_id, "?"),
+            available=short.available,
+            requested=short.requested,
+        ) from short
+    if movements:
+        rows = [
+            {
+                "kind": m.kind.value,
+                "product_id": m.product_id,
+                "lot_id": m.lot_id,
+                "from_location_id": m.from_location_id,
+                "to_location_id": m.to_location_id,
+                "quantity": m.quantity,
+                "reason": reason,
+                "document": document,
+                "actor_id": actor.user_id,
+                "occurred_at": now,
+            }
+            for m in movements
+        ]
+        ids = (await session.scalars(insert(StockMovement).returning(StockMovement.id), rows)).all()
+        changes = sorted(deltas(movements).items(), key=lambda kv: kv[0].sort_key())
+
+        def params(sign: int) -> list[dict[str, Any]]:
+            return [
+                {"p": k.product_id, "l": k.location_id, "lot": k.lot_id, "d": d, "now": now}
+                for k, d in changes
+                if d * sign > 0
+            ]
+
+        # Outflows update rows known to exist; inflows may create them. (An upsert cannot carry a negative
+        # delta: PostgreSQL checks the proposed new row against the CHECK constraints before the conflict.)
+        if outflows := params(-1):
+            await session.execute(_TAKE, outflows)
+        if inflows := params(+1):
+            await session.execute(_ADD, inflows)
+    else:
+        ids = []
+    return {
+        "movements": list(ids),
+        "balances": [
+            {
+                "product_id": k.product_id,
+                "location_id": k.location_id,
+                "location": codes.get(k.location_id),
+                "lot_id": k.lot_id,
+                "on_hand": b.on_hand,
+                "reserved": b.reserved,
+                "available": b.available,
+            }
+            for k, b in sorted(after.items(), key=lambda kv: kv[0].sort_key())
+        ],
+    }
+
+
+_TAKE = text("""
+    UPDATE stock_balances SET on_hand = on_hand + :d, updated_at = :now
+    WHERE product_id = :p AND location_id = :l AND coalesce(lot_id, 0) = coalesce(CAST(:lot AS bigint), 0)
+""")
+_ADD = text("""
+    INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
+    VALUES (:p, :l, :lot, :d, 0, :now)
+    ON CONFLICT (product_id, location_id, (coalesce(lot_id, 0)))
+    DO UPDATE SET on_hand = stock_balances.on_hand + EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at
+""")
+
+
+def lock_id(key: StockKey) -> int:
+    """A signed 64-bit advisory-lock id for a balance key (collisions only over-serialize)."""
+    digest = hashlib.blake2b(
+        f"stock:{key.product_id}:{key.location_id}:{key.lot_id or 0}".encode(), digest_size=8
+    )
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+async def _lock(session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]) -> None:
+    """Lock balance keys, existing or not, in ascending lock-id order: the same order in every transaction.
+
+    Advisory locks cover rows that do not exist yet (a first receipt), which row locks cannot.
+    """
+    for lock in sorted({lock_id(k) for k in keys}):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock})
+
+
+async def _balances(
+    session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]
+) -> dict[StockKey, Balance]:
+    if not keys:
+        return {}
+    wanted = [(k.product_id, k.location_id, k.lot_id or 0) for k in keys]
+    rows = await session.execute(
+        select(
+            StockBalance.product_id,
+            StockBalance.location_id,
+            StockBalance.lot_id,
+            StockBalance.on_hand,
+            StockBalance.reserved,
+        ).where(
+            tuple_(
+                StockBalance.product_id, StockBalance.location_id, text("coalesce(stock_balances.lot_id, 0)")
+            ).in_(wanted)
+        )
+    )
+    return {StockKey(p, loc, lot): Balance(on_hand, reserved) for p, loc, lot, on_hand, reserved in rows}
+
+
+async def _keys_at(session: AsyncSession, location_id: int) -> list[StockKey]:
+    rows = await session.execute(
+        select(StockBalance.product_id, StockBalance.lot_id).where(
+            StockBalance.location_id == location_id, StockBalance.on_hand > 0
+        )
+    )
+    return [StockKey(p, location_id, lot) for p, lot in rows]
+
+
+async def _product(session: AsyncSession, reference: str) -> Product:
+    """A product by SKU, or by one of its barcodes."""
+    reference = reference.strip()
+    product = await session.scalar(select(Product).where(Product.sku == reference))
+    if product is None:
+        product = await session.scalar(
+            select(Product)
+            .join(ProductBarcode, ProductBarcode.product_id == Product.id)
+            .where(ProductBarcode.code == reference)
+        )
+    if product is None or not product.is_active:
+        raise NotFound("Unknown product: {product}.", product=reference)
+    return product
+
+
+async def _location(session: AsyncSession, site_id: int, code: str) -> Location:
+    """A location of the site, by its code or its barcode."""
+    code = code.strip()
+    location = await session.scalar(
+        select(Location).where(
+            Location.site_id == site_id, (Location.code == code) | (Location.barcode == code)
+        )
+    )
+    if location is None:
+        raise NotFound("Unknown location at this site: {code}.", code=code)
+    if not location.is_active:
+        raise Refused("Location {code} is not in use.", code=location.code)
+    return location
+
+
+async def _lot(
+    session: AsyncSession, product: Product, code: str | None, expiry: date | None, *, creating: bool
+) -> int | None:
+    """The lot id for a lot-tracked product (created on receipt), None for the others."""
+    code = (code or "").strip() or None
+    if not product.lot_tracked:
+        if code:
+            raise Invalid("Product {sku} is not tracked by lot.", field="lot", sku=product.sku)
+        return None
+    if code is None:
+        raise Invalid("Product {sku} is tracked by lot: scan or enter the lot.", field="lot", sku=product.sku)
+    lot = await session.scalar(select(Lot).where(Lot.product_id == product.id, Lot.code == code))
+    if lot is None:
+        if not creating:
+            raise NotFound("Unknown lot {lot} of {sku}.", lot=code, sku=product.sku)
+        if product.expiry_tracked and expiry is None:
+            raise Invalid("Lot {lot} needs its expiry date.", field="expiry", lot=code)
+        lot_id = await session.scalar(
+            insert(Lot)
+            .values(product_id=product.id, code=code, expiry=expiry)
+            .on_conflict_do_nothing(index_elements=["product_id", "code"])
+            .returning(Lot.id)
+        )
+        if lot_id is None:  # created by a concurrent transaction an instant ago
+            lot_id = await session.scalar(
+                select(Lot.id).where(Lot.product_id == product.id, Lot.code == code)
+            )
+        return lot_id
+    if expiry is not None and lot.expiry is not None and expiry != lot.expiry:
+        raise Invalid(
+            "Lot {lot} of {sku} expires on {expected}, not {given}.",
+            field="expiry",
+            lot=code,
+            sku=product.sku,
+            expected=lot.expiry,
+            given=expiry,
+        )
+    return lot.id
