@@ -13,6 +13,7 @@ import statistics
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,9 +72,12 @@ class Measured:
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     wrk_path()  # fail fast with the install hint
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver's platformdirs
     targets = [BASELINE, *(t for t in OURS if not args.only or t.key in args.only)]
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _terminate)  # run the clean-ups on `kill` as on Ctrl+C
+    # Ctrl+C and `kill` both unwind through the clean-ups (even when started with SIGINT ignored, as by `&`).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         results = _bench(args, targets)
     except KeyboardInterrupt:
@@ -166,13 +170,11 @@ def _bench(args: argparse.Namespace, targets: list[Target]) -> list[Measured]:
 @contextlib.contextmanager
 def _servers(database: BenchDatabase, logs: Path) -> Iterator[dict[str, Server]]:
     with contextlib.ExitStack() as stack:
-        env_urls = database.urls
         port = free_port()
-        command, env = ours_command(port)
-        env["DATABASE_URL"] = env_urls.libpq
+        command, env = ours_command(port, database.urls)
         ours = stack.enter_context(running("ours", command, env, port, "/health/live", logs))
         port = free_port()
-        command, env = baseline_command(port, env_urls)
+        command, env = baseline_command(port, database.urls)
         baseline = stack.enter_context(running("baseline", command, env, port, FORTUNES_PATH, logs))
         _log(f"servers up: ours {ours.base_url}, baseline {baseline.base_url}")
         yield {"ours": ours, "baseline": baseline}
@@ -246,7 +248,7 @@ def _report(results: list[Measured], args: argparse.Namespace, elapsed: float) -
     )
     print()
     header = (
-        f"{'target':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>20} "
+        f"{'target':<40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>20} "
         f"{'app CPU':>8} {'pg CPU':>7}"
     )
     print(header)
@@ -264,16 +266,16 @@ def _report(results: list[Measured], args: argparse.Namespace, elapsed: float) -
         pg = f"{_median(m.pg_cpu_ms):7.2f}" if m.pg_cpu_ms else f"{'-':>7}"
         label = m.target.label if m is baseline else f"ours {m.target.label}"
         print(
-            f"{label:<38} {_median(rps):9.1f} {_median([r.p50_ms for r in m.runs]):8.2f} "
+            f"{label:<40} {_median(rps):9.1f} {_median([r.p50_ms for r in m.runs]):8.2f} "
             f"{_median([r.p99_ms for r in m.runs]):8.2f} {ratio:>20} {_median(m.server_cpu_ms):8.2f} {pg}"
             + (f"  {errors} ERRORS" if errors else "")
         )
     print()
     if DB_FRAGMENT in ratios:
-        ratio = _median(ratios[DB_FRAGMENT])
-        verdict = "PASS" if ratio >= TARGET_RATIO else "MISS"
+        db_ratio = _median(ratios[DB_FRAGMENT])
+        verdict = "PASS" if db_ratio >= TARGET_RATIO else "MISS"
         print(
-            f"{verdict}: DB-backed fragment /home/pipeline at {ratio:.0%} of the baseline "
+            f"{verdict}: DB-backed fragment /home/pipeline at {db_ratio:.0%} of the baseline "
             f"(target >= {TARGET_RATIO:.0%})"
         )
     else:

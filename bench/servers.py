@@ -56,9 +56,10 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def ours_command(port: int) -> tuple[list[str], dict[str, str]]:
+def ours_command(port: int, urls: DatabaseUrls) -> tuple[list[str], dict[str, str]]:
     """Our app, exactly as deployed: `dispatch serve` (granian, one worker, the app factory)."""
     env = _base_env() | {
+        "DATABASE_URL": urls.libpq,
         "APP_ENV": "development",
         "SECURE_COOKIES": "false",  # plain http on 127.0.0.1
         "LOG_LEVEL": "WARNING",
