@@ -59,10 +59,18 @@ class Movement:
             raise ValueError("a movement goes somewhere else")
 
     def source(self) -> StockKey | None:
-        return None if self.from_location_id is None else StockKey(self.product_id, self.from_location_id, self.lot_id)
+        return (
+            None
+            if self.from_location_id is None
+            else StockKey(self.product_id, self.from_location_id, self.lot_id)
+        )
 
     def destination(self) -> StockKey | None:
-        return None if self.to_location_id is None else StockKey(self.product_id, self.to_location_id, self.lot_id)
+        return (
+            None
+            if self.to_location_id is None
+            else StockKey(self.product_id, self.to_location_id, self.lot_id)
+        )
 
 
 class InsufficientStock(Exception):
@@ -89,7 +97,9 @@ def deltas(movements: Iterable[Movement]) -> dict[StockKey, int]:
     return totals
 
 
-def apply_movements(balances: Mapping[StockKey, Balance], movements: Sequence[Movement]) -> dict[StockKey, Balance]:
+def apply_movements(
+    balances: Mapping[StockKey, Balance], movements: Sequence[Movement]
+) -> dict[StockKey, Balance]:
     """The new balance of every key the movements touch; refuses to take stock that is not available.
 
     Movements apply in order, so a transfer out of a location may use stock received into it just before.
@@ -119,5 +129,9 @@ def count_difference(key: StockKey, on_hand: int, counted: int) -> Movement | No
         return None
     difference = counted - on_hand
     if difference > 0:
-        return Movement(MovementKind.COUNT_CORRECTION, key.product_id, key.lot_id, None, key.location_id, difference)
-    return Movement(MovementKind.COUNT_CORRECTION, key.product_id, key.lot_id, key.location_id, None, -difference)
+        return Movement(
+            MovementKind.COUNT_CORRECTION, key.product_id, key.lot_id, None, key.location_id, difference
+        )
+    return Movement(
+        MovementKind.COUNT_CORRECTION, key.product_id, key.lot_id, key.location_id, None, -difference
+    )

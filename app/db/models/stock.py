@@ -8,11 +8,30 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, IdentityAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Identity, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-MOVEMENT_KINDS = ("receipt", "putaway", "transfer", "adjustment", "count_correction", "return", "pick", "dispatch")
+MOVEMENT_KINDS = (
+    "receipt",
+    "putaway",
+    "transfer",
+    "adjustment",
+    "count_correction",
+    "return",
+    "pick",
+    "dispatch",
+)
 
 
 class Lot(IdentityAuditBase):
@@ -44,7 +63,7 @@ class StockBalance(DefaultBase):
 
 
 class StockMovement(DefaultBase):
-    """One change of stock. Append-only: the database refuses UPDATE and DELETE; mistakes are new movements."""
+    """One change of stock. Append-only (UPDATE and DELETE are refused): a mistake is a new movement."""
 
     __tablename__ = "stock_movements"
     __table_args__ = (

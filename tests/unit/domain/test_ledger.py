@@ -97,8 +97,11 @@ def movements(draw):
         return Movement(kind, 7, lot, None, draw(LOCATIONS), qty)
     source = draw(LOCATIONS)
     if kind is MovementKind.ADJUSTMENT:
-        return Movement(kind, 7, lot, source, None, qty) if draw(st.booleans()) else Movement(
-            kind, 7, lot, None, source, qty)
+        return (
+            Movement(kind, 7, lot, source, None, qty)
+            if draw(st.booleans())
+            else Movement(kind, 7, lot, None, source, qty)
+        )
     target = draw(LOCATIONS.filter(lambda x: x != source))
     return Movement(kind, 7, lot, source, target, qty)
 
@@ -120,8 +123,10 @@ def test_balances_never_go_negative_and_always_equal_the_sum_of_the_ledger(seque
         assert balance.on_hand == ledger.get(key, 0)
 
 
-@given(st.lists(movements(), min_size=1, max_size=10),
-       st.dictionaries(st.builds(StockKey, st.just(7), LOCATIONS, LOTS), st.integers(0, 100)))
+@given(
+    st.lists(movements(), min_size=1, max_size=10),
+    st.dictionaries(st.builds(StockKey, st.just(7), LOCATIONS, LOTS), st.integers(0, 100)),
+)
 def test_a_batch_applies_all_or_nothing(batch, start):
     balances = {key: Balance(qty) for key, qty in start.items()}
     try:
@@ -135,5 +140,7 @@ def test_a_batch_applies_all_or_nothing(batch, start):
 @given(st.integers(0, 1000), st.integers(0, 1000))
 def test_a_count_correction_brings_the_record_to_the_count(on_hand, counted):
     correction = count_difference(KEY_A, on_hand, counted)
-    after = apply_movements({KEY_A: Balance(on_hand)}, [correction])[KEY_A] if correction else Balance(on_hand)
+    after = (
+        apply_movements({KEY_A: Balance(on_hand)}, [correction])[KEY_A] if correction else Balance(on_hand)
+    )
     assert after.on_hand == counted
