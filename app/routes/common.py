@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 
+from app.db.queries.users import SiteRow, all_sites, site_by_code
 from app.domain.access import Principal
+from app.web.context import AppContext
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str | None:
@@ -25,3 +28,20 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
+
+
+async def site_for(ctx: AppContext, principal: Principal, code: str) -> SiteRow:
+    """The site named in the URL, if this person may work on it (404 if unknown, 403 if not theirs)."""
+    async with ctx.db.sessions() as session:
+        site = await site_by_code(session, code.upper())
+    if site is None:
+        raise NotFoundException()
+    if not principal.may_work_on(site.id):
+        raise PermissionDeniedException("This site is not one of yours.")
+    return site
+
+
+async def sites_of(ctx: AppContext, principal: Principal) -> list[SiteRow]:
+    """The sites this person works on, by code (every site for admins)."""
+    async with ctx.db.sessions() as session:
+        return [s for s in await all_sites(session) if principal.may_work_on(s.id)]

@@ -67,3 +67,10 @@ async def user_by_name(session: AsyncSession, username: str) -> UserRow | None:
 async def all_sites(session: AsyncSession) -> list[SiteRow]:
     rows = await session.execute(select(Site.id, Site.code, Site.name).order_by(Site.code))
     return [SiteRow(*r) for r in rows]
+
+
+async def site_by_code(session: AsyncSession, code: str) -> SiteRow | None:
+    row = (
+        await session.execute(select(Site.id, Site.code, Site.name).where(Site.code == code))
+    ).one_or_none()
+    return SiteRow(*row) if row else None
