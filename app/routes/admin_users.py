@@ -55,7 +55,7 @@ class AdminUsersController(Controller):
         self, request: Request[Any, Any, Any], ctx: Ctx, q: FromQuery[str] = "", page_no: FromQuery[int] = 1
     ) -> Template:
         page_no = max(page_no, 1)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             rows, total = await users_page(session, q, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         return page(
             request,
@@ -151,7 +151,7 @@ class AdminUsersController(Controller):
         status_code: int = 200,
     ) -> Template:
         """The create/edit form, filled from the database or from what was just submitted."""
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             user = await user_by_name(session, username) if username else None
             sites = await all_sites(session)
         if username and user is None:

@@ -32,7 +32,7 @@ def safe_next(target: str | None) -> str:
 
 async def site_for(ctx: AppContext, principal: Principal, code: str) -> SiteRow:
     """The site named in the URL, if this person may work on it (404 if unknown, 403 if not theirs)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         site = await site_by_code(session, code.upper())
     if site is None:
         raise NotFoundException()
@@ -43,5 +43,5 @@ async def site_for(ctx: AppContext, principal: Principal, code: str) -> SiteRow:
 
 async def sites_of(ctx: AppContext, principal: Principal) -> list[SiteRow]:
     """The sites this person works on, by code (every site for admins)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         return [s for s in await all_sites(session) if principal.may_work_on(s.id)]

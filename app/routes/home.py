@@ -24,7 +24,7 @@ class HomeController(Controller):
         if principal.role is Role.ADMIN:
             stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
             checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
         return Template(
             f"home/{principal.role.value}.html",
@@ -35,6 +35,6 @@ class HomeController(Controller):
     async def pipeline(self, request: Request[Any, Any, Any], ctx: Ctx) -> Template:
         """The order pipeline of the user's sites: the fragment the home page refreshes by itself."""
         principal = principal_of(request)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
         return Template("home/_pipeline.html", context={"pipeline": pipeline, "principal": principal})

@@ -36,7 +36,7 @@ class OpsController(Controller):
 
 async def _queue_check_fragment(ctx: AppContext, request_id: int) -> Template:
     """Polls itself until the worker has answered, then stops (the answer carries no trigger)."""
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         status = await request_status(session, request_id)
     if status is None:
         raise NotFoundException()

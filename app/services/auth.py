@@ -173,7 +173,7 @@ async def resolve_principal(
     db: Database, session_id: UUID, *, kind: str, now: datetime, policy: SessionPolicy
 ) -> tuple[Principal, datetime] | None:
     """The person of a live session and the session's end, or None if it is over (revoked, idle, expired)."""
-    async with db.sessions() as session:
+    async with db.reads() as session:
         row = (await session.execute(_PRINCIPAL_QUERY.where(AuthSession.id == session_id))).one_or_none()
         if row is None or row.kind != kind or not row.is_active:
             return None
@@ -187,10 +187,10 @@ async def resolve_principal(
         if state is not SessionState.ACTIVE:
             return None
         if needs_touch(row.last_seen_at, now, policy):
+            # A read session runs in autocommit: this statement commits by itself.
             await session.execute(
                 update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
             )
-            await session.commit()
     principal = Principal(
         user_id=row.user_id,
         session_id=row.id,

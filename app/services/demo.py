@@ -139,6 +139,7 @@ async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[st
                 "priority": o.priority,
                 "due_at": o.due_at,
                 "source": o.source,
+                "units": sum(line.quantity for line in o.lines),
             }
             for o in data.orders
         ],

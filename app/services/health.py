@@ -33,7 +33,7 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
     """One check per part; a part that cannot be reached is reported, never raised."""
     try:
         started = time.perf_counter()
-        async with db.sessions() as session:
+        async with db.reads() as session:
             await session.execute(text("SELECT 1"))
             database = Check(
                 "database",

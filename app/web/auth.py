@@ -120,8 +120,11 @@ def is_local(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
         return client in {"testclient", "localhost"}
 
 
-def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide guard: apply the route's declared access policy; deny routes that declare none."""
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: apply the route's declared access policy; deny routes that declare none.
+
+    Async on purpose: Litestar runs a plain function guard in a worker thread, on every request.
+    """
     policy = handler.opt.get("access")
     if policy == PUBLIC:
         return

@@ -148,3 +148,14 @@ async def test_the_session_token_is_renewed_while_in_use(client, test_settings):
     renewed = read_token(test_settings.security.secret_key, client.cookies[SESSION_COOKIE], "browser")
     assert renewed.expires_at > claims.expires_at - timedelta(seconds=60)
     assert renewed.session_id == claims.session_id
+
+
+async def test_activity_keeps_a_session_alive(client, db):
+    p = PERSONAS["operator"]
+    await login(client, p.username, p.password)
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE auth_sessions SET last_seen_at = now() - interval '50 minutes'"))
+    assert (await client.get("/", follow_redirects=False)).status_code == 200
+    async with db.sessions() as s:
+        idle = await s.scalar(text("SELECT now() - max(last_seen_at) FROM auth_sessions"))
+    assert idle < timedelta(minutes=1)

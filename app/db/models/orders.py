@@ -20,6 +20,7 @@ class DispatchOrder(IdentityAuditBase):
         CheckConstraint(f"state IN {ORDER_STATES}", name="state_known"),
         CheckConstraint(f"source IN {ORDER_SOURCES}", name="source_known"),
         CheckConstraint("priority >= 1", name="priority_positive"),
+        CheckConstraint("units >= 0", name="units_not_negative"),
         Index("ix_dispatch_orders_site_state", "site_id", "state"),
     )
     number: Mapped[str] = mapped_column(String(32), unique=True)
@@ -29,6 +30,9 @@ class DispatchOrder(IdentityAuditBase):
     priority: Mapped[int] = mapped_column(default=2)
     due_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     source: Mapped[str] = mapped_column(String(16))
+    # Sum of the lines' quantities, kept by whoever writes the lines (same transaction): boards add up
+    # units per state on every refresh, and summing every line each time would grow with the order book.
+    units: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import DispatchOrder, DispatchOrderLine, Location, Site
 from app.db.models.orders import ORDER_STATES
 
 
@@ -28,43 +27,39 @@ class SitePipeline:
         return sum(n for state, n in self.orders.items() if state not in {"dispatched", "cancelled"})
 
 
+_PIPELINE = text("""
+    SELECT s.id, s.code, s.name,
+           (SELECT count(*) FROM locations l WHERE l.site_id = s.id) AS locations,
+           o.state, count(o.id) AS orders, coalesce(sum(o.units), 0) AS units
+    FROM sites s
+    LEFT JOIN dispatch_orders o ON o.site_id = s.id
+    WHERE CAST(:every_site AS boolean) OR s.id = ANY(CAST(:site_ids AS bigint[]))
+    GROUP BY s.id, s.code, s.name, o.state
+    ORDER BY s.code
+""")
+
+
 async def order_pipeline(session: AsyncSession, site_ids: Collection[int] | None) -> list[SitePipeline]:
-    """One row per site in `site_ids` (None: every site), with order counts and units per state."""
-    site_query = select(
-        Site.id,
-        Site.code,
-        Site.name,
-        select(func.count()).where(Location.site_id == Site.id).scalar_subquery(),
+    """One row per site in `site_ids` (None: every site), with order counts and units per state.
+
+    One statement (the home page polls it): per-site, per-state aggregates in a single pass.
+    """
+    rows = await session.execute(
+        _PIPELINE, {"every_site": site_ids is None, "site_ids": list(site_ids or [])}
     )
-    if site_ids is not None:
-        site_query = site_query.where(Site.id.in_(site_ids))
-    sites = (await session.execute(site_query.order_by(Site.code))).all()
-    if not sites:
-        return []
-    units = (
-        select(DispatchOrderLine.order_id, func.sum(DispatchOrderLine.quantity).label("units"))
-        .group_by(DispatchOrderLine.order_id)
-        .subquery()
-    )
-    rows = (
-        await session.execute(
-            select(
-                DispatchOrder.site_id,
-                DispatchOrder.state,
-                func.count(),
-                func.coalesce(func.sum(units.c.units), 0),
-            )
-            .outerjoin(units, units.c.order_id == DispatchOrder.id)
-            .where(DispatchOrder.site_id.in_([site.id for site in sites]))
-            .group_by(DispatchOrder.site_id, DispatchOrder.state)
+    sites: dict[int, SitePipeline] = {}
+    for site_id, code, name, locations, state, orders, units in rows:
+        site = sites.setdefault(
+            site_id,
+            SitePipeline(
+                site_id,
+                code,
+                name,
+                int(locations),
+                dict.fromkeys(ORDER_STATES, 0),
+                dict.fromkeys(ORDER_STATES, 0),
+            ),
         )
-    ).all()
-    result = []
-    for site_id, code, name, locations in sites:
-        orders = dict.fromkeys(ORDER_STATES, 0)
-        qty = dict.fromkeys(ORDER_STATES, 0)
-        for row_site, state, count, total in rows:
-            if row_site == site_id:
-                orders[state], qty[state] = int(count), int(total)
-        result.append(SitePipeline(site_id, code, name, int(locations), orders, qty))
-    return result
+        if state is not None:
+            site.orders[state], site.units[state] = int(orders), int(units)
+    return list(sites.values())
