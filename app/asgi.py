@@ -16,6 +16,7 @@ from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.htmx import HTMXConfig, HTMXPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
@@ -23,6 +24,12 @@ from litestar.static_files import create_static_files_router
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.routes.admin_users import AdminUsersController
+from app.routes.api_stock import (
+    ApiLocationsController,
+    ApiMovementsController,
+    ApiProductsController,
+    ApiStockController,
+)
 from app.routes.auth import ApiAuthController, AuthController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
@@ -88,6 +95,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         route_handlers=[
             AuthController,
             ApiAuthController,
+            ApiProductsController,
+            ApiLocationsController,
+            ApiStockController,
+            ApiMovementsController,
             HomeController,
             AdminUsersController,
             OpsController,
@@ -117,11 +128,22 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             openapi_router=openapi_router,
             render_plugins=[JsonRenderPlugin()],
             use_handler_docstrings=True,
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="A token from POST /api/v1/auth/token",
+                    )
+                }
+            ),
+            security=[{"bearer": []}],
         ),
         logging_config=LoggingConfig(
             root={"level": settings.ops.log_level, "handlers": ["queue_listener"]},
-            log_exceptions="always",
-            disable_stack_trace={401, 403, 404, 405, 409, 422, 429},
+            # Refusals are answers, not faults; unexpected errors are logged by the 500 handler itself.
+            log_exceptions="never",
         ),
         request_max_body_size=20_000_000,
         debug=False,

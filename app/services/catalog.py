@@ -179,22 +179,16 @@ async def _sync_barcodes(
                 )
             )
     if fresh := wanted - existing:
-        taken = dict(
-            (
-                await session.execute(
-                    select(ProductBarcode.code, ProductBarcode.product_id).where(
-                        ProductBarcode.code.in_([code for _pid, code in fresh])
-                    )
-                )
-            ).all()
+        owners = await session.execute(
+            select(ProductBarcode.code, ProductBarcode.product_id, Product.sku)
+            .join(Product, Product.id == ProductBarcode.product_id)
+            .where(ProductBarcode.code.in_([code for _pid, code in fresh]))
         )
+        taken = {code: (owner_id, sku) for code, owner_id, sku in owners}
         for product_id, code in sorted(fresh):
-            if code in taken and taken[code] != product_id:
+            if code in taken and taken[code][0] != product_id:
                 raise Invalid(
-                    "GTIN {gtin} already belongs to {sku}.",
-                    field="gtins",
-                    gtin=code,
-                    sku=by_id.get(taken[code], "?"),
+                    "GTIN {gtin} already belongs to {sku}.", field="gtins", gtin=code, sku=taken[code][1]
                 )
         await session.execute(
             insert(ProductBarcode),
@@ -214,6 +208,7 @@ async def upsert_locations(session: AsyncSession, locations: Sequence[LocationDa
     missing = sorted({loc.site_code for loc in locations} - set(sites))
     if missing:
         raise Invalid("Unknown site: {code}.", field="site", code=", ".join(missing))
+    await _refuse_barcode_clashes(session, locations, sites)
     rows = [
         {
             "site_id": sites[loc.site_code],
@@ -236,6 +231,29 @@ async def upsert_locations(session: AsyncSession, locations: Sequence[LocationDa
     created = sum(1 for inserted in written if inserted)
     updated = len(written) - created
     return UpsertCounts(created, updated, len(locations) - created - updated)
+
+
+async def _refuse_barcode_clashes(
+    session: AsyncSession, locations: Sequence[LocationData], sites: dict[str, int]
+) -> None:
+    """A location barcode is scanned to find one location: it may belong to no other."""
+    owners = await session.execute(
+        select(Location.barcode, Location.site_id, Location.code).where(
+            Location.barcode.in_([loc.barcode for loc in locations])
+        )
+    )
+    holder = {barcode: (site_id, code) for barcode, site_id, code in owners}
+    site_codes = {site_id: code for code, site_id in sites.items()}
+    for loc in locations:
+        owner = holder.get(loc.barcode or "")
+        if owner is not None and owner != (sites[loc.site_code], loc.code):
+            raise Invalid(
+                "Barcode {barcode} already belongs to location {code} at site {site}.",
+                field="barcode",
+                barcode=loc.barcode,
+                code=owner[1],
+                site=site_codes.get(owner[0], "?"),
+            )
 
 
 async def save_product(db: Database, data: ProductData) -> UpsertCounts:

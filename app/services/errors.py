@@ -22,17 +22,22 @@ class Refused(Exception):
         self.message = message  # an English msgid, translated with `facts` where it is shown
         self.facts = facts
 
-
     def stored(self) -> dict[str, Any]:
         """The refusal as JSON, to be stored with an idempotency key and raised again on a replay."""
-        return {"type": type(self).__name__, "message": self.message,
-                "facts": json.loads(json.dumps(self.facts, default=str))}
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "field": getattr(self, "field", None),
+            "facts": json.loads(json.dumps(self.facts, default=str)),
+        }
 
     @classmethod
     def restore(cls, stored: dict[str, Any]) -> Refused:
         kinds = {kind.__name__: kind for kind in _all_subclasses(Refused)}
         refusal = Refused.__new__(kinds.get(stored["type"], Refused))
         Refused.__init__(refusal, stored["message"], **stored["facts"])
+        if isinstance(refusal, Invalid):
+            refusal.field = stored.get("field")
         return refusal
 
 

@@ -43,6 +43,9 @@ SIMPLE_KINDS = (
 )
 
 
+MAX_QUANTITY = 1_000_000  # per movement: far above any real one, far below the integer columns' limit
+
+
 class NotEnoughStock(Refused):
     status = 409
     title = "Insufficient stock"
@@ -83,6 +86,22 @@ def _shape(change: StockChange) -> None:
         raise Invalid("Unknown movement type: {kind}.", field="kind", kind=change.kind)
     if change.quantity <= 0:
         raise Invalid("The quantity must be a whole number above zero.", field="quantity")
+    if change.quantity > MAX_QUANTITY:
+        raise Invalid(
+            "{quantity} is more than one movement may carry ({max}).",
+            field="quantity",
+            quantity=change.quantity,
+            max=MAX_QUANTITY,
+        )
+    for name, value, limit in (
+        ("lot", change.lot, 64),
+        ("reason", change.reason, 200),
+        ("document", change.document, 64),
+    ):
+        if value is not None and len(value) > limit:
+            raise Invalid(
+                "{name} is too long ({limit} characters at most).", field=name, name=name, limit=limit
+            )
     sides = (change.source is not None, change.target is not None)
     needed = {
         MovementKind.RECEIPT: (False, True),
@@ -98,7 +117,8 @@ def _shape(change: StockChange) -> None:
         if not (change.reason or "").strip():
             raise Invalid("An adjustment needs a reason.", field="reason")
     elif sides != needed:
-        raise Invalid("Scan the location first.", field="target" if needed and needed[1] else "source")
+        missing = "source" if needed and needed[0] and not sides[0] else "target"
+        raise Invalid("Scan the location first.", field=missing)
     if change.source is not None and change.source == change.target:
         raise Invalid("The source and the destination are the same location.", field="target")
 
@@ -405,3 +425,15 @@ async def _lot(
             given=expiry,
         )
     return lot.id
+
+
+@dataclass(frozen=True)
+class OpeningLine:
+    """What a site holds of a product (in a lot) at a location when the tool goes live."""
+
+    site: str  # site code
+    location: str  # location code or barcode
+    product: str  # SKU or barcode
+    lot: str | None
+    expiry: date | None
+    quantity: int

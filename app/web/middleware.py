@@ -11,6 +11,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.domain.access import Principal
 from app.web import i18n
+from app.web.auth import API_PREFIX
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -39,12 +40,16 @@ class LocaleMiddleware(ASGIMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         headers = dict(scope["headers"])
-        user = scope.get("user")
-        cookie = _cookie(headers.get(b"cookie", b"").decode("latin-1"), i18n.LANG_COOKIE)
         accept = headers.get(b"accept-language", b"").decode("latin-1") or None
-        locale = i18n.choose_locale(
-            user.locale if isinstance(user, Principal) else None, cookie, accept, self.default_locale
-        )
+        if scope["path"].startswith(API_PREFIX):
+            # Programs get English unless they ask otherwise: a person's screen language is not theirs.
+            locale = i18n.negotiate(accept, "en")
+        else:
+            user = scope.get("user")
+            cookie = _cookie(headers.get(b"cookie", b"").decode("latin-1"), i18n.LANG_COOKIE)
+            locale = i18n.choose_locale(
+                user.locale if isinstance(user, Principal) else None, cookie, accept, self.default_locale
+            )
         token = i18n.current_locale.set(locale)
         try:
             await next_app(scope, receive, send)
