@@ -7,6 +7,7 @@ from typing import Any
 
 from app.services import jobs as job_service
 from app.services.auth import purge_sessions
+from app.services.idempotency import purge_keys
 
 
 def _now() -> datetime:
@@ -23,3 +24,8 @@ async def run_request(ctx: Any, *, request_id: int) -> dict[str, int]:
 async def purge_old_sessions(ctx: Any) -> dict[str, int]:
     """Nightly: delete sessions that ended more than 30 days ago."""
     return {"sessions_deleted": await purge_sessions(ctx["db"], before=_now() - timedelta(days=30))}
+
+
+async def purge_idempotency_keys(ctx: Any) -> dict[str, int]:
+    """Nightly: forget the answers to requests older than the idempotency retention (7 days)."""
+    return {"keys_deleted": await purge_keys(ctx["db"], _now())}

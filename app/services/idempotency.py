@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import IdempotencyKey
@@ -124,8 +124,10 @@ async def remember(
     )
 
 
-async def purge(session: AsyncSession, now: datetime) -> int:
-    """Forget answers older than the retention period."""
-    count = await session.scalar(select(func.count()).where(IdempotencyKey.created_at < now - RETENTION))
-    await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - RETENTION))
-    return int(count or 0)
+async def purge_keys(db: Database, now: datetime) -> int:
+    """Forget answers older than the retention period; a replay after that is treated as new."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < now - RETENTION)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

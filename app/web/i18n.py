@@ -114,7 +114,7 @@ def format_number(value: float | int, digits: int = 0) -> str:
     code = current_locale.get()
     if digits == 0 and isinstance(value, int):  # the common case (counts, units): exact and 20x faster
         return f"{value:,}".replace(",", _group_symbol(code))
-    return _number_pattern(digits).apply(value, _locale(code))
+    return str(_number_pattern(digits).apply(value, _locale(code)))
 
 
 def format_datetime(value: datetime | None) -> str:

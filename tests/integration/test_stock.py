@@ -230,3 +230,15 @@ async def test_the_database_refuses_what_must_never_happen(db, site):
         with pytest.raises(DBAPIError):
             async with db.transaction() as s:
                 await s.execute(text(statement))
+
+
+async def test_idempotency_keys_are_forgotten_after_the_retention(db, site):
+    from datetime import timedelta
+
+    from app.services.idempotency import RETENTION, purge_keys
+
+    await change(
+        db, kind=K.RECEIPT, site_id=site, product="SKU-WATER", quantity=1, target="A-01-01", key="old"
+    )
+    assert await purge_keys(db, NOW + RETENTION - timedelta(minutes=1)) == 0
+    assert await purge_keys(db, NOW + RETENTION + timedelta(minutes=1)) == 1
