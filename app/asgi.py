@@ -33,6 +33,7 @@ from app.routes.api_stock import (
 from app.routes.auth import ApiAuthController, AuthController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
+from app.routes.imports import ImportsController
 from app.routes.ops import OpsController
 from app.settings import Settings, SettingsError, load_settings
 from app.web import i18n
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ApiMovementsController,
             HomeController,
             AdminUsersController,
+            ImportsController,
             OpsController,
             HealthController,
             MetricsController,

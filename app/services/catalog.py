@@ -151,8 +151,9 @@ async def upsert_products(session: AsyncSession, products: Sequence[ProductData]
         ).all()
     )
     barcode_changes = await _sync_barcodes(session, products, ids)
-    created = sum(1 for _pid, inserted in written.values() if inserted)
-    updated = len({sku for sku, (_pid, inserted) in written.items() if not inserted} | barcode_changes)
+    created_skus = {sku for sku, (_pid, inserted) in written.items() if inserted}
+    changed_skus = {sku for sku, (_pid, inserted) in written.items() if not inserted} | barcode_changes
+    created, updated = len(created_skus), len(changed_skus - created_skus)
     return UpsertCounts(created, updated, len(products) - created - updated)
 
 

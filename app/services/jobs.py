@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import JobPing, JobRequest
 from app.db.models.jobs import JOB_REQUEST_CHANNEL
 from app.db.session import Database
-from app.services import journal
+from app.services import imports, journal
 
 # A job body: runs inside the transaction that marks its request done; returns counts for logs.
 JobBody = Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, int]]]
@@ -86,7 +86,7 @@ async def ping(session: AsyncSession, kwargs: dict[str, Any]) -> dict[str, int]:
     return {"pings": 1}
 
 
-JOB_BODIES: dict[str, JobBody] = {"ping": ping}
+JOB_BODIES: dict[str, JobBody] = {"ping": ping, imports.JOB: imports.import_job}
 
 
 async def check_queue(db: Database, *, actor_id: Any, actor_name: str, ip: str | None) -> int:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -320,30 +320,38 @@ def lock_id(key: StockKey) -> int:
 async def _lock(session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]) -> None:
     """Lock balance keys, existing or not, in ascending lock-id order: the same order in every transaction.
 
-    Advisory locks cover rows that do not exist yet (a first receipt), which row locks cannot.
+    Advisory locks cover rows that do not exist yet (a first receipt), which row locks cannot. One
+    statement takes them all: PostgreSQL evaluates a volatile function of the select list after the
+    ORDER BY, so the locks are taken in ascending order.
     """
-    for lock in sorted({lock_id(k) for k in keys}):
-        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock})
+    if keys:
+        await session.execute(_LOCK, {"ids": sorted({lock_id(k) for k in keys})})
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id ORDER BY id")
+_BALANCES = text("""
+    SELECT b.product_id, b.location_id, b.lot_id, b.on_hand, b.reserved
+    FROM stock_balances b
+    JOIN unnest(CAST(:products AS bigint[]), CAST(:locations AS bigint[]), CAST(:lots AS bigint[]))
+         AS k(product_id, location_id, lot)
+      ON b.product_id = k.product_id AND b.location_id = k.location_id AND coalesce(b.lot_id, 0) = k.lot
+""")
 
 
 async def _balances(
     session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]
 ) -> dict[StockKey, Balance]:
+    """Current balances of `keys` (absent keys have none yet). Arrays, not an IN list: any number of keys."""
     if not keys:
         return {}
-    wanted = [(k.product_id, k.location_id, k.lot_id or 0) for k in keys]
+    ordered = list(keys)
     rows = await session.execute(
-        select(
-            StockBalance.product_id,
-            StockBalance.location_id,
-            StockBalance.lot_id,
-            StockBalance.on_hand,
-            StockBalance.reserved,
-        ).where(
-            tuple_(
-                StockBalance.product_id, StockBalance.location_id, text("coalesce(stock_balances.lot_id, 0)")
-            ).in_(wanted)
-        )
+        _BALANCES,
+        {
+            "products": [k.product_id for k in ordered],
+            "locations": [k.location_id for k in ordered],
+            "lots": [k.lot_id or 0 for k in ordered],
+        },
     )
     return {StockKey(p, loc, lot): Balance(on_hand, reserved) for p, loc, lot, on_hand, reserved in rows}
 
@@ -437,3 +445,72 @@ class OpeningLine:
     lot: str | None
     expiry: date | None
     quantity: int
+
+
+async def set_opening_stock(
+    session: AsyncSession,
+    site_id_by_code: dict[str, int],
+    lines: Sequence[OpeningLine],
+    *,
+    actor: Actor,
+    now: datetime,
+    document: str | None = None,
+) -> int:
+    """Bring each line's on-hand to its quantity with "opening stock" adjustments; returns the movements.
+
+    In the caller's transaction. A line that already holds its quantity moves nothing, so importing the
+    same file twice changes nothing. The keys are locked and the changes applied like every other change.
+    """
+    targets, codes = await _opening_targets(session, site_id_by_code, lines)
+    await _lock(session, list(targets))
+    balances = await _balances(session, list(targets))
+    movements = []
+    for key in sorted(targets, key=StockKey.sort_key):
+        difference = count_difference(key, balances.get(key, Balance()).on_hand, targets[key])
+        if difference is not None:  # what a count would find, booked as an adjustment
+            movements.append(
+                Movement(
+                    MovementKind.ADJUSTMENT,
+                    difference.product_id,
+                    difference.lot_id,
+                    difference.from_location_id,
+                    difference.to_location_id,
+                    difference.quantity,
+                )
+            )
+    answer = await _apply(
+        session, movements, codes, actor, now, reason="opening stock", document=document, locked=balances
+    )
+    return len(answer["movements"])
+
+
+async def _opening_targets(
+    session: AsyncSession, site_id_by_code: dict[str, int], lines: Sequence[OpeningLine]
+) -> tuple[dict[StockKey, int], dict[int, str]]:
+    """The balance key and wanted quantity of each line, and the codes of their locations."""
+    # Products and locations come in two queries rather than two per line; what is missed here (a
+    # barcode, an inactive product or location) goes through _product/_location, which find or refuse it.
+    found = await session.scalars(
+        select(Product).where(Product.sku.in_({line.product for line in lines}), Product.is_active)
+    )
+    products: dict[str, Product] = {product.sku: product for product in found}
+    places = await session.scalars(
+        select(Location).where(
+            Location.site_id.in_({site_id_by_code[line.site] for line in lines}),
+            Location.code.in_({line.location for line in lines}),
+            Location.is_active,
+        )
+    )
+    locations = {(location.site_id, location.code): location for location in places}
+    targets: dict[StockKey, int] = {}
+    for line in lines:
+        if line.quantity < 0:
+            raise Invalid("A count cannot be negative.", field="quantity")
+        product = products.get(line.product) or await _product(session, line.product)
+        products[line.product] = product
+        site_id = site_id_by_code[line.site]
+        location = locations.get((site_id, line.location)) or await _location(session, site_id, line.location)
+        locations[(site_id, line.location)] = location
+        lot_id = await _lot(session, product, line.lot, line.expiry, creating=True)
+        targets[StockKey(product.id, location.id, lot_id)] = line.quantity
+    return targets, {location.id: location.code for location in locations.values()}

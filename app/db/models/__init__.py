@@ -2,6 +2,7 @@
 
 from app.db.models.access import AccessEvent, AuthSession, Site, User, user_sites
 from app.db.models.catalog import Destination, Location, Product, ProductBarcode
+from app.db.models.imports import ImportBatch
 from app.db.models.jobs import JobPing, JobRequest, WorkerHeartbeat
 from app.db.models.orders import DispatchOrder, DispatchOrderLine
 from app.db.models.stock import IdempotencyKey, Lot, StockBalance, StockMovement
@@ -13,6 +14,7 @@ __all__ = [
     "DispatchOrder",
     "DispatchOrderLine",
     "IdempotencyKey",
+    "ImportBatch",
     "JobPing",
     "JobRequest",
     "Location",
