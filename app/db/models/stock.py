@@ -36,7 +36,8 @@ MOVEMENT_KINDS = (
 
 class Lot(IdentityAuditBase):
     __tablename__ = "lots"
-    __table_args__ = (UniqueConstraint("product_id", "code"),)
+    # Operators scan or type a lot code without its product: the stock search looks lots up by code.
+    __table_args__ = (UniqueConstraint("product_id", "code"), Index("ix_lots_code", "code"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
     code: Mapped[str] = mapped_column(String(64))
     expiry: Mapped[date | None] = mapped_column(Date, default=None)
