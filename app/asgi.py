@@ -34,7 +34,9 @@ from app.routes.auth import ApiAuthController, AuthController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
 from app.routes.imports import ImportsController
+from app.routes.operations import OperationsController
 from app.routes.ops import OpsController
+from app.routes.stock import StockController
 from app.settings import Settings, SettingsError, load_settings
 from app.web import i18n
 from app.web.auth import API_PREFIX, PUBLIC, SessionAuthMiddleware, access, access_guard, renew_session
@@ -101,6 +103,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ApiStockController,
             ApiMovementsController,
             HomeController,
+            StockController,
+            OperationsController,
             AdminUsersController,
             ImportsController,
             OpsController,

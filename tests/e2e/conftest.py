@@ -97,11 +97,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of `python -m app.cli serve` running on a fresh copy of the template database."""
+def live_database(template_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
+    """The live server's database, a fresh copy of the template: tests add the data they need to it."""
     name = f"e2e_{uuid.uuid4().hex[:16]}"
     asyncio.run(_admin_execute(template_urls, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
-    db_urls = template_urls.with_database(name)
+    try:
+        yield template_urls.with_database(name)
+    finally:
+        asyncio.run(_admin_execute(template_urls, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database: DatabaseUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of `python -m app.cli serve` running on `live_database`."""
+    db_urls = live_database
     var_dir = tmp_path_factory.mktemp("e2e-var")
     log_path = var_dir / "server.log"
     port = _free_port()
@@ -145,7 +154,6 @@ def live_server(template_urls: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
         yield base_url
     finally:
         _stop(process)
-        asyncio.run(_admin_execute(template_urls, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 # ---------------------------------------------------------------- the browser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.db.urls import DatabaseUrls
 from tests.conftest import PERSONAS
 from tests.e2e.conftest import assert_accessible, login
 
@@ -77,3 +78,138 @@ def test_the_check_itself_catches_a_violation(page: Page, live_server: str) -> N
     assert "label (critical)" in str(failure.value)
     assert "#unlabelled" in str(failure.value)
     assert "color-contrast (serious)" in str(failure.value)
+
+
+# ---------------------------------------------------------------- stock pages
+
+
+@pytest.fixture(scope="module")
+def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
+    """A few locations, two products and their stock at LYS, written into the e2e server's database.
+
+    Plain SQL through psycopg's synchronous driver: no event loop is needed next to Playwright's. The
+    ledger and the balances agree (24 water received, 18 put away; yoghurts in an expired and a good lot).
+    """
+    import psycopg
+
+    admin = template_urls.with_database("postgres")
+    with psycopg.connect(admin.libpq, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_%' ORDER BY oid DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    server_db = template_urls.with_database(row[0])
+    with psycopg.connect(server_db.libpq) as conn:
+        if conn.execute("SELECT 1 FROM products WHERE sku = 'E2E-WATER'").fetchone():
+            return
+        site, olivia = conn.execute(
+            "SELECT (SELECT id FROM sites WHERE code = 'LYS'),"
+            " (SELECT id FROM users WHERE username = 'olivia')"
+        ).fetchone()
+        loc = {}
+        for code, kind, seq in (
+            ("E2E-R1", "receiving", 10),
+            ("E2E-A-01", "storage", 20),
+            ("E2E-A-02", "storage", 30),
+        ):
+            loc[code] = conn.execute(
+                """INSERT INTO locations
+                   (site_id, code, barcode, kind, zone, pick_seq, is_active, created_at, updated_at)
+                   VALUES (%s, %s, %s, %s, 'E', %s, true, now(), now()) RETURNING id""",
+                (site, code, f"LOC-LYS-{code}", kind, seq),
+            ).fetchone()[0]
+        product = {}
+        for sku, name, pack, lots in (
+            ("E2E-WATER", "Eau minérale 1,5 L", 6, False),
+            ("E2E-YOG", "Yaourt nature x4", 12, True),
+        ):
+            product[sku] = conn.execute(
+                """INSERT INTO products (sku, name, unit, pack_size, lot_tracked, expiry_tracked,
+                                         round_up_packs, is_active, created_at, updated_at)
+                   VALUES (%s, %s, 'unit', %s, %s, %s, false, true, now(), now()) RETURNING id""",
+                (sku, name, pack, lots, lots),
+            ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO product_barcodes (product_id, code, kind, units, created_at, updated_at)
+               VALUES (%s, '03760000099994', 'gtin', 1, now(), now())""",
+            (product["E2E-WATER"],),
+        )
+        lot = {}
+        for code, expiry in (("L-OLD", "2020-01-31"), ("L-NEW", "2099-12-31")):
+            lot[code] = conn.execute(
+                """INSERT INTO lots (product_id, code, expiry, created_at, updated_at)
+                   VALUES (%s, %s, %s, now(), now()) RETURNING id""",
+                (product["E2E-YOG"], code, expiry),
+            ).fetchone()[0]
+        water, yog = product["E2E-WATER"], product["E2E-YOG"]
+        for kind, pid, lot_id, source, target, qty in (
+            ("receipt", water, None, None, loc["E2E-R1"], 24),
+            ("putaway", water, None, loc["E2E-R1"], loc["E2E-A-01"], 18),
+            ("receipt", yog, lot["L-NEW"], None, loc["E2E-A-02"], 12),
+            ("receipt", yog, lot["L-OLD"], None, loc["E2E-A-02"], 3),
+        ):
+            conn.execute(
+                """INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id,
+                                                quantity, document, actor_id, occurred_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, 'E2E', %s, now())""",
+                (kind, pid, lot_id, source, target, qty, olivia),
+            )
+        for pid, location, lot_id, on_hand, reserved in (
+            (water, loc["E2E-R1"], None, 6, 0),
+            (water, loc["E2E-A-01"], None, 18, 4),
+            (yog, loc["E2E-A-02"], lot["L-NEW"], 12, 0),
+            (yog, loc["E2E-A-02"], lot["L-OLD"], 3, 0),
+        ):
+            conn.execute(
+                """INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, now())""",
+                (pid, location, lot_id, on_hand, reserved),
+            )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sites/LYS/stock",
+        "/sites/LYS/stock?q=E2E",
+        "/sites/LYS/stock?q=nothing-matches-this",
+        "/sites/LYS/products/E2E-WATER",
+        "/sites/LYS/products/E2E-YOG?kind=receipt",
+        "/sites/LYS/locations/E2E-A-01",
+    ],
+)
+def test_stock_page(stock_at_lyon: None, page: Page, live_server: str, path: str) -> None:
+    login(page, live_server, PERSONAS["operator"])
+    response = page.goto(f"{live_server}{path}")
+    assert response is not None
+    assert response.status == 200
+    assert_accessible(page)
+
+
+def test_stock_search_answers_as_you_type_and_stays_accessible(
+    stock_at_lyon: None, page: Page, live_server: str
+) -> None:
+    login(page, live_server, PERSONAS["operator"])
+    page.goto(f"{live_server}/sites/LYS/stock")
+    box = page.locator("#stock-q")
+    expect(box).to_be_focused()
+    box.press_sequentially("yaourt", delay=30)
+    expect(page.locator("#stock-results tbody tr")).to_have_count(1)
+    expect(page.locator("#stock-results tbody tr td").first).to_have_text("E2E-YOG")
+    page.wait_for_url("**/sites/LYS/stock?q=yaourt")
+    assert_accessible(page)
+    page.locator("#stock-results a.row-link").first.click()
+    page.wait_for_url("**/sites/LYS/products/E2E-YOG")
+    expect(page.locator(".badge-expired")).to_have_count(1)
+    page.locator("#h-kind").select_option("putaway")
+    expect(page.locator("#history .empty")).to_be_visible()
+    page.wait_for_url("**/sites/LYS/products/E2E-YOG?kind=putaway*")
+    assert_accessible(page)
+
+
+def test_stock_pages_on_a_phone(stock_at_lyon: None, page: Page, live_server: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    login(page, live_server, PERSONAS["operator"])
+    page.goto(f"{live_server}/sites/LYS/products/E2E-WATER")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_accessible(page)
