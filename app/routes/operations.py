@@ -12,18 +12,17 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Template
-from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from app.db.models import Location, Lot, Product, StockBalance, StockMovement
+from app.db.models import Product
+from app.db.queries.operations import LotChoice, RecentRow, lots_with_free_stock, recent_movements
 from app.db.queries.users import SiteRow
 from app.db.session import Busy
 from app.domain.access import EVERYONE, SUPERVISORS, Principal
@@ -32,12 +31,14 @@ from app.domain.scan import Gs1Data, Scan, classify_scan
 from app.routes.common import principal_of, site_for
 from app.services.errors import N_, Invalid, NotFound, Refused
 from app.services.stock import (
+    MAX_QUANTITY,
     Actor,
     CountLine,
+    OpenPickWork,
     StockChange,
-    _location,
-    _product,
     count_location,
+    find_location,
+    find_product,
     record_stock_change,
 )
 from app.web.auth import access
@@ -48,13 +49,10 @@ from app.web.templating import is_fragment_request, page
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
-MAX_QUANTITY = 999_999
 MAX_LINES = 200
 RECENT_WINDOW = timedelta(hours=12)
 RECENT_LIMIT = 5
 TEMPLATE = "operations/flow.html"
-# The count refusal a supervisor may lift (app.services.stock.count_location raises it as a plain Refused).
-OPEN_PICK_WORK = "Location {location} has open pick work: a supervisor must allow this count."
 
 
 @dataclass(frozen=True)
@@ -288,38 +286,6 @@ class ProductView:
 
 
 @dataclass(frozen=True)
-class LotChoice:
-    code: str
-    expiry: date | None
-    available: int
-
-
-@dataclass(frozen=True)
-class RecentRow:
-    at: datetime
-    kind: str
-    sku: str
-    lot: str | None
-    quantity: int
-    source: str | None
-    target: str | None
-    reason: str | None
-
-    @property
-    def location(self) -> str | None:
-        return self.target or self.source
-
-    @property
-    def reason_label(self) -> str | None:
-        """The msgid of the reason's code (adjustments store "<code>: <note>")."""
-        return dict(REASONS).get((self.reason or "").partition(":")[0])
-
-    @property
-    def reason_note(self) -> str:
-        return (self.reason or "").partition(":")[2].strip()
-
-
-@dataclass(frozen=True)
 class FlowView:
     """What the flow template shows; it only formats."""
 
@@ -512,7 +478,7 @@ async def _next(
         return Outcome(replace(state, step="details"))
     if state.step == "details" and action in ("next", "add"):
         async with ctx.db.reads() as session:
-            product = await _product(session, state.product)
+            product = await find_product(session, state.product)
         quantity = _check_details(flow, state, product)
         if flow.counts:
             if len(state.lines) >= MAX_LINES:
@@ -555,7 +521,7 @@ async def _scan_in_details(
     session: AsyncSession, flow: Flow, site_id: int, state: State, scan: Scan
 ) -> State:
     """The same product again adds one (or its GS1 count); a lot label fills the lot; a location ends."""
-    product = await _product(session, state.product)
+    product = await find_product(session, state.product)
     label = scan.gs1 if scan.kind == "gs1" else None
     if label is not None and label.gtin is None:  # a label with only a lot and/or a date
         return _with_label(state, product, label, added=0)
@@ -609,11 +575,11 @@ async def _scanned_location(session: AsyncSession, flow: Flow, site_id: int, ste
     # Our labels read LOC-<site>-<code>; classify_scan drops the prefix, the barcode column keeps it.
     reference = f"LOC-{scan.value}" if scan.kind == "location" else scan.value
     try:
-        location = await _location(session, site_id, reference)
+        location = await find_location(session, site_id, reference)
     except NotFound:
         if reference == reference.upper():
             raise
-        location = await _location(session, site_id, reference.upper())  # a code keyed in lower case
+        location = await find_location(session, site_id, reference.upper())  # a code keyed in lower case
     allowed = {"source": flow.source_kinds, "target": flow.target_kinds}.get(step, ())
     if allowed and location.kind not in allowed:
         raise Invalid(WRONG_KIND[allowed[0]], field="scan", code=location.code)
@@ -628,13 +594,13 @@ async def _scanned_product(session: AsyncSession, scan: Scan) -> tuple[Product, 
     if scan.kind == "gs1":
         if scan.gs1 is None or scan.gs1.gtin is None:
             raise Invalid("This label carries no product code: scan the product.", field="scan")
-        return await _product(session, scan.gs1.gtin), scan.gs1
+        return await find_product(session, scan.gs1.gtin), scan.gs1
     try:
-        return await _product(session, scan.value), None
+        return await find_product(session, scan.value), None
     except NotFound:
         if scan.value == scan.value.upper():
             raise
-        return await _product(session, scan.value.upper()), None  # a SKU keyed in lower case
+        return await find_product(session, scan.value.upper()), None  # a SKU keyed in lower case
 
 
 def _check_details(flow: Flow, state: State, product: Product) -> int:
@@ -714,7 +680,7 @@ def _change(flow: Flow, site_id: int, state: State, quantity: int) -> StockChang
 async def _record(ctx: AppContext, flow: Flow, site: SiteRow, principal: Principal, state: State) -> Outcome:
     """Record the change once: a replay of the key returns the first answer (or the first refusal)."""
     async with ctx.db.reads() as session:
-        product = await _product(session, state.product)
+        product = await find_product(session, state.product)
     change = _change(flow, site.id, state, _check_details(flow, state, product))
     try:
         _status, answer = await record_stock_change(
@@ -765,7 +731,7 @@ async def _finish_count(
         )
     except Refused as refusal:
         outcome = _refused(replace(state, key=new_key()), refusal, scanned=False)
-        return replace(outcome, offer_override=refusal.message == OPEN_PICK_WORK)
+        return replace(outcome, offer_override=isinstance(refusal, OpenPickWork))
     except Busy:
         return _busy(state)
     message = ngettext(
@@ -813,8 +779,19 @@ async def _render(
         lots: list[LotChoice] = []
         stock_at = state.source or (state.location if flow.name == "adjust" else "")
         if product and product.lot_tracked and state.step == "details" and stock_at:
-            lots = await _lots_at(session, site.id, stock_at, product.id)
-        recent = await _recent(session, site.id, principal, flow, ctx.now()) if with_recent else None
+            lots = await lots_with_free_stock(session, site.id, stock_at, product.id)
+        recent = (
+            await recent_movements(
+                session,
+                site.id,
+                principal.user_id,
+                RECENT_KINDS[flow.name],
+                ctx.now() - RECENT_WINDOW,
+                RECENT_LIMIT,
+            )
+            if with_recent
+            else None
+        )
     view = FlowView(
         flow=flow,
         site=site,
@@ -882,68 +859,10 @@ def _product_view(product: Product | None) -> ProductView | None:
     )
 
 
-# ---------------------------------------------------------------- reads of this screen
-
-
-async def _product_or_none(session: AsyncSession, sku: str) -> Product | None:
-    if not sku:
+async def _product_or_none(session: AsyncSession, reference: str) -> Product | None:
+    if not reference:
         return None
     try:
-        return await _product(session, sku)
+        return await find_product(session, reference)
     except NotFound:
         return None
-
-
-async def _lots_at(session: AsyncSession, site_id: int, code: str, product_id: int) -> list[LotChoice]:
-    """Lots of a product with free stock at a location, soonest expiry first (never used by a count)."""
-    rows = await session.execute(
-        select(Lot.code, Lot.expiry, StockBalance.on_hand - StockBalance.reserved)
-        .join(Lot, Lot.id == StockBalance.lot_id)
-        .join(Location, Location.id == StockBalance.location_id)
-        .where(
-            Location.site_id == site_id,
-            Location.code == code,
-            StockBalance.product_id == product_id,
-            StockBalance.on_hand > StockBalance.reserved,
-        )
-        .order_by(Lot.expiry.asc().nulls_last(), Lot.code)
-        .limit(8)
-    )
-    return [LotChoice(lot, expiry, int(available)) for lot, expiry, available in rows]
-
-
-async def _recent(
-    session: AsyncSession, site_id: int, principal: Principal, flow: Flow, now: datetime
-) -> list[RecentRow]:
-    """This person's last changes of this flow's kind at this site, in the last hours."""
-    source, target = aliased(Location), aliased(Location)
-    site_locations = select(Location.id).where(Location.site_id == site_id)
-    rows = await session.execute(
-        select(
-            StockMovement.occurred_at,
-            StockMovement.kind,
-            Product.sku,
-            Lot.code,
-            StockMovement.quantity,
-            source.code,
-            target.code,
-            StockMovement.reason,
-        )
-        .join(Product, Product.id == StockMovement.product_id)
-        .outerjoin(Lot, Lot.id == StockMovement.lot_id)
-        .outerjoin(source, source.id == StockMovement.from_location_id)
-        .outerjoin(target, target.id == StockMovement.to_location_id)
-        .where(
-            StockMovement.actor_id == principal.user_id,
-            StockMovement.kind.in_(RECENT_KINDS[flow.name]),
-            StockMovement.occurred_at >= now - RECENT_WINDOW,
-            # Through the location indexes: the movements of this site's locations in the window.
-            or_(
-                StockMovement.from_location_id.in_(site_locations),
-                StockMovement.to_location_id.in_(site_locations),
-            ),
-        )
-        .order_by(StockMovement.id.desc())
-        .limit(RECENT_LIMIT)
-    )
-    return [RecentRow(*row) for row in rows]

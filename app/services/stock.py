@@ -46,6 +46,10 @@ SIMPLE_KINDS = (
 MAX_QUANTITY = 1_000_000  # per movement: far above any real one, far below the integer columns' limit
 
 
+class OpenPickWork(Refused):
+    """A count of a location with reserved stock: a supervisor may allow it."""
+
+
 class NotEnoughStock(Refused):
     status = 409
     title = "Insufficient stock"
@@ -131,11 +135,11 @@ async def record_stock_change(
     key = idempotency.check_key(idempotency_key)
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
-        product = await _product(session, change.product)
+        product = await find_product(session, change.product)
         # A lot comes into existence only with stock from outside (receipt, return, adjustment in).
         lot_id = await _lot(session, product, change.lot, change.expiry, creating=change.source is None)
-        source = await _location(session, change.site_id, change.source) if change.source else None
-        target = await _location(session, change.site_id, change.target) if change.target else None
+        source = await find_location(session, change.site_id, change.source) if change.source else None
+        target = await find_location(session, change.site_id, change.target) if change.target else None
         movement = Movement(
             change.kind,
             product.id,
@@ -175,10 +179,10 @@ async def count_location(
     }
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
-        location = await _location(session, site_id, location_code)
+        location = await find_location(session, site_id, location_code)
         counted: dict[StockKey, int] = {}
         for line in lines:
-            product = await _product(session, line.product)
+            product = await find_product(session, line.product)
             lot_id = await _lot(session, product, line.lot, None, creating=True)
             stock_key = StockKey(product.id, location.id, lot_id)
             counted[stock_key] = counted.get(stock_key, 0) + line.counted
@@ -187,7 +191,7 @@ async def count_location(
         await _lock(session, set(recorded) | set(counted))
         balances = await _balances(session, set(recorded) | set(counted))
         if any(b.reserved for b in balances.values()) and not override:
-            raise Refused(
+            raise OpenPickWork(
                 "Location {location} has open pick work: a supervisor must allow this count.",
                 location=location.code,
             )
@@ -365,8 +369,8 @@ async def _keys_at(session: AsyncSession, location_id: int) -> list[StockKey]:
     return [StockKey(p, location_id, lot) for p, lot in rows]
 
 
-async def _product(session: AsyncSession, reference: str) -> Product:
-    """A product by SKU, or by one of its barcodes."""
+async def find_product(session: AsyncSession, reference: str) -> Product:
+    """A product by SKU, or by one of its barcodes (NotFound otherwise); screens validate scans with it."""
     reference = reference.strip()
     product = await session.scalar(select(Product).where(Product.sku == reference))
     if product is None:
@@ -380,7 +384,7 @@ async def _product(session: AsyncSession, reference: str) -> Product:
     return product
 
 
-async def _location(session: AsyncSession, site_id: int, code: str) -> Location:
+async def find_location(session: AsyncSession, site_id: int, code: str) -> Location:
     """A location of the site, by its code or its barcode."""
     code = code.strip()
     location = await session.scalar(
@@ -506,10 +510,12 @@ async def _opening_targets(
     for line in lines:
         if line.quantity < 0:
             raise Invalid("A count cannot be negative.", field="quantity")
-        product = products.get(line.product) or await _product(session, line.product)
+        product = products.get(line.product) or await find_product(session, line.product)
         products[line.product] = product
         site_id = site_id_by_code[line.site]
-        location = locations.get((site_id, line.location)) or await _location(session, site_id, line.location)
+        location = locations.get((site_id, line.location)) or await find_location(
+            session, site_id, line.location
+        )
         locations[(site_id, line.location)] = location
         lot_id = await _lot(session, product, line.lot, line.expiry, creating=True)
         targets[StockKey(product.id, location.id, lot_id)] = line.quantity
