@@ -454,7 +454,7 @@ async def test_when_the_database_stays_busy_nothing_is_recorded_and_the_same_key
     client, db, site, monkeypatch
 ):
     from app.db.session import Busy
-    from app.routes import operations
+    from app.routes.scan_flows import steps
 
     await sign_in(client)
     screen = ScanScreen(client, "/sites/LYS/receive")
@@ -468,7 +468,7 @@ async def test_when_the_database_stays_busy_nothing_is_recorded_and_the_same_key
         raise Busy()
 
     with monkeypatch.context() as patch:
-        patch.setattr(operations, "record_stock_change", busy)
+        patch.setattr(steps, "record_stock_change", busy)
         response = await screen.press("confirm")
     assert response.status_code == 503 and "scan-error" in trigger(response)
     assert screen.step == "confirm" and screen.fields["idempotency_key"] == key
