@@ -183,3 +183,18 @@ def test_english_numbers_and_dates(locale):
     assert i18n.format_number(1234.5, 1) == "1,234.5"
     assert i18n.format_number(1234567) == "1,234,567"
     assert i18n.format_datetime(datetime(2026, 11, 25, 13, 5, tzinfo=UTC)) == "2026-11-25 14:05"
+
+
+def test_every_refusal_class_is_an_extraction_keyword():
+    """A refusal's message is its first argument: each class must be a keyword, or its text stays English."""
+    import importlib
+    import pkgutil
+
+    import app
+    from app.services.errors import Refused, _all_subclasses
+
+    for module in pkgutil.walk_packages(app.__path__, "app."):
+        importlib.import_module(module.name)
+    keywords = set(re.findall(r"-k (\w+)", (ROOT / "Makefile").read_text()))
+    missing = {kind.__name__ for kind in _all_subclasses(Refused)} - keywords
+    assert missing == set(), f"add -k {' -k '.join(sorted(missing))} to I18N_KEYWORDS in the Makefile"
