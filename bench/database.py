@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import select, text
 
 from app.db import migrate
@@ -34,6 +35,7 @@ Log = Callable[[str], None]
 class BenchDatabase:
     urls: DatabaseUrls
     postmaster_pid: int | None  # known for the embedded server only (to count its CPU time)
+    server_log: Path | None = None  # the embedded server's log (to count statements per request)
 
 
 @contextlib.contextmanager
@@ -49,7 +51,7 @@ def bench_database(log: Log) -> Iterator[BenchDatabase]:
     try:
         log(f"database: embedded PostgreSQL in {var_dir}")
         with embedded_server(var_dir, database=DATABASE) as urls:
-            yield BenchDatabase(urls, _postmaster_pid(var_dir / "pg"))
+            yield BenchDatabase(urls, _postmaster_pid(var_dir / "pg"), var_dir / "pg" / "log")
     finally:
         shutil.rmtree(var_dir, ignore_errors=True)
 
@@ -81,6 +83,16 @@ async def _fill(urls: DatabaseUrls, seed: int, log: Log) -> None:
     finally:
         await db.dispose()
     await install_fortunes(urls.libpq)
+    await analyze(urls)
+
+
+async def analyze(urls: DatabaseUrls) -> None:
+    """Fresh planner statistics, so plans do not change mid-run when autovacuum gets to the new rows."""
+    conn = await asyncpg.connect(urls.libpq)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
 
 
 async def _demo(urls: DatabaseUrls, seed: int, log: Log) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 INSTALL_HINT = "wrk is not installed: `sudo apt-get install wrk` (Debian, Ubuntu) or `brew install wrk`."
@@ -28,8 +30,16 @@ def wrk_path() -> str:
 
 
 def run_wrk(
-    url: str, *, duration: float, connections: int, headers: dict[str, str] | None = None, threads: int = 1
+    url: str,
+    *,
+    duration: float,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    threads: int = 1,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> Run:
+    """One wrk run; `script` is a Lua file (varying requests), `script_args` reach its `init(args)`."""
     command = [
         wrk_path(),
         "-t",
@@ -44,7 +54,12 @@ def run_wrk(
     ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
-    done = subprocess.run([*command, url], capture_output=True, text=True, check=False)
+    if script is not None:
+        command += ["-s", str(script)]
+    command.append(url)
+    if script_args:
+        command += ["--", *script_args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
     return parse(done.stdout)
