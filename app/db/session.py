@@ -36,7 +36,11 @@ def sqlalchemy_config(
         EngineConfig(
             pool_size=settings.pool_size,
             max_overflow=settings.max_overflow,
-            pool_pre_ping=True,  # a connection left broken by a database restart is replaced, not served
+            # No pre-ping: the asyncpg dialect pings with three round trips (BEGIN, ";", ROLLBACK) on every
+            # checkout. A connection broken by a database restart instead fails its first statement, which
+            # invalidates the whole pool; `run` retries that once, so a use case never sees it.
+            pool_pre_ping=False,
+            pool_recycle=3600,
             echo=settings.echo,
             connect_args=connect_args,
         )
@@ -93,6 +97,8 @@ class Database:
                 async with self.transaction() as session:
                     return await work(session)
             except DBAPIError as error:
+                if error.connection_invalidated and attempt == 1:
+                    continue  # a connection the database dropped (restart): the pool is fresh now
                 if getattr(error.orig, "sqlstate", None) not in RETRYABLE:
                     raise
                 if attempt == attempts:

@@ -233,7 +233,7 @@ class ApiProductsController(_ApiController):
         self, ctx: Ctx, q: FromQuery[str] = "", limit: Limit = 50, offset: Offset = 0
     ) -> ProductPage:
         """List products by SKU; `q` matches part of the SKU or name, or a whole barcode."""
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             rows, total = await product_page(session, q, limit, offset)
         return ProductPage(rows, total, limit, offset)
 
@@ -241,7 +241,7 @@ class ApiProductsController(_ApiController):
     async def show_product(self, ctx: Ctx, sku: FromPath[str]) -> ProductRow:
         """One product by SKU, with its GTINs."""
         sku = sku.lstrip("/")  # a SKU may hold a slash, hence the path parameter
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             product = await product_by_sku(session, sku)
         if product is None:
             raise NotFound("Unknown product: {product}.", product=sku)
@@ -270,7 +270,7 @@ class ApiProductsController(_ApiController):
             data.is_active,
         )
         counts = await save_product(ctx.db, product)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             saved = await product_by_sku(session, product.sku)
         if saved is None:  # deleted again in between: only possible by hand in the database
             raise NotFound("Unknown product: {product}.", product=product.sku)
@@ -294,7 +294,7 @@ class ApiLocationsController(_ApiController):
         """List the locations of your sites (or of one), in pick-path order; `kind` filters by kind."""
         if kind is not None and kind not in LOCATION_KINDS:
             raise Invalid("Unknown location kind: {kind}.", field="kind", kind=kind)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             site_ids = await _sites(session, principal_of(request), site)
             rows, total = await locations_of(session, site_ids, kind, limit, offset)
         return LocationPage(rows, total, limit, offset)
@@ -310,7 +310,7 @@ class ApiLocationsController(_ApiController):
         self, request: Request[Any, Any, Any], ctx: Ctx, data: JSONBody[LocationBody]
     ) -> LocationRow:
         """Create a location at one of your sites; 409 if its code or its barcode is already taken."""
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             site = await _site(session, principal_of(request), data.site)
             location = check_location(
                 LocationData(
@@ -363,7 +363,7 @@ class ApiStockController(_ApiController):
         offset: Offset = 0,
     ) -> StockPage:
         """Stock on hand, reserved and available per site, location, product and lot, in pick-path order."""
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             site_ids = await _sites(session, principal_of(request), site)
             rows, total = await stock_rows(session, site_ids, sku, location, lot, limit, offset)
         return StockPage(rows, total, limit, offset)
@@ -389,7 +389,7 @@ class ApiMovementsController(_ApiController):
     ) -> Response[MovementAnswer]:
         """Record a receipt, put-away, transfer, adjustment or return at one of your sites (idempotent)."""
         principal = principal_of(request)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             site = await _site(session, principal, data.site)
         change = StockChange(
             MovementKind(data.kind),

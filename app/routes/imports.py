@@ -70,7 +70,7 @@ class ImportsController(Controller):
 
     @get("/{batch_id:int}/errors", name="imports:errors")
     async def errors(self, ctx: Ctx, batch_id: FromPath[int]) -> Response[bytes]:
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             errors = await batch_errors(session, batch_id)
         if errors is None:
             raise NotFoundException()
@@ -94,7 +94,7 @@ async def _index(
     invalid: Invalid | None = None,
     status_code: int = 200,
 ) -> Template:
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         recent = await recent_batches(session)
     error = {"field": invalid.field, "message": _(invalid.message, **invalid.facts)} if invalid else None
     return page(
@@ -111,7 +111,7 @@ async def _index(
 
 
 async def _batch(ctx: AppContext, batch_id: int) -> BatchView:
-    async with ctx.db.sessions() as session:
+    async with ctx.db.reads() as session:
         batch = await batch_view(session, batch_id)
     if batch is None:
         raise NotFoundException()

@@ -169,7 +169,7 @@ class StockController(Controller):
     ) -> Template:
         principal, page_no = principal_of(request), max(page_no, 1)
         here = await site_for(ctx, principal, site)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             found = await search_stock(session, here.id, q, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         pages = max(1, -(-found.total // PAGE_SIZE))
         sites = await sites_of(ctx, principal)
@@ -195,7 +195,7 @@ class StockController(Controller):
         filters: Filters,
     ) -> Template:
         here, sku = await site_for(ctx, principal_of(request), site), sku.lstrip("/")  # a SKU may hold a "/"
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             zone = await site_zone(session, here.id)
             item = await product_detail(session, here.id, sku)
             if item is None:
@@ -216,7 +216,7 @@ class StockController(Controller):
         filters: Filters,
     ) -> Template:
         here, code = await site_for(ctx, principal_of(request), site), code.lstrip("/")
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             zone = await site_zone(session, here.id)
             place = await location_detail(session, here.id, code)
             if place is None:
@@ -241,7 +241,7 @@ class StockController(Controller):
     ) -> Stream:
         """The movement history as CSV for a spreadsheet, streamed: UTF-8 with BOM, ';'-separated."""
         here = await site_for(ctx, principal_of(request), site)
-        async with ctx.db.sessions() as session:
+        async with ctx.db.reads() as session:
             zone = await site_zone(session, here.id)
             ids = await export_subject(session, here.id, product.strip() or None, location.strip() or None)
         if ids is None:
@@ -328,7 +328,7 @@ async def _csv_lines(
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(fmt.header)
     yield ("\ufeff" + buffer.getvalue()).encode()
-    async with ctx.db.sessions() as session:
+    async with ctx.db.sessions() as session:  # a server-side cursor lives in a transaction
         pending = 0
         buffer.seek(0)
         buffer.truncate()
