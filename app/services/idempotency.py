@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, text
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import IdempotencyKey
@@ -64,10 +64,11 @@ async def once(
     now: datetime,
     operation: Callable[[AsyncSession], Awaitable[dict[str, Any]]],
 ) -> tuple[int, dict[str, Any]]:
-    """Run `operation` once per (scope, key): in a savepoint, with its answer stored beside its changes.
+    """Run `operation` once per (scope, key), its answer stored in the same transaction as its changes.
 
-    A refusal rolls the savepoint back (nothing changed) and is stored as the answer, so a replay of a
-    refused request is refused the same way even if the stock has changed since.
+    A refusal rolls the whole transaction back (nothing changed) and is then stored as the answer in a
+    second, short one, so a replay of a refused request is refused the same way even if the stock has
+    changed since. If a copy of the request ran in between, that copy's answer is the one returned.
     """
     fingerprint = request_hash(payload)
 
@@ -75,32 +76,37 @@ async def once(
         replay = await claim(session, scope, key, fingerprint)
         if replay is not None:
             return replay
-        try:
-            async with session.begin_nested():
-                answer = Answer(201, await operation(session))
-        except Refused as refusal:
-            answer = Answer(refusal.status, {"refused": refusal.stored()})
-        session.add(
-            IdempotencyKey(
-                scope=scope,
-                key=key,
-                request_hash=fingerprint,
-                status=answer.status,
-                response=answer.response,
-                created_at=now,
-            )
-        )
+        answer = Answer(201, await operation(session))
+        await _store(session, scope, key, fingerprint, answer, now)
         return answer
 
-    return (await db.run(work)).unwrap()
+    try:
+        return (await db.run(work)).unwrap()
+    except Refused as refusal:
+        if isinstance(refusal, KeyReused):
+            raise
+        refused = Answer(refusal.status, {"refused": refusal.stored()})
+
+        async def store_refusal(session: AsyncSession) -> Answer:
+            replay = await claim(session, scope, key, fingerprint)
+            if replay is not None:
+                return replay
+            await _store(session, scope, key, fingerprint, refused, now)
+            return refused
+
+        return (await db.run(store_refusal)).unwrap()
+
+
+_CLAIM = text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 7))")
+_STORED = select(IdempotencyKey.request_hash, IdempotencyKey.status, IdempotencyKey.response).where(
+    IdempotencyKey.scope == bindparam("scope"), IdempotencyKey.key == bindparam("key")
+)
 
 
 async def claim(session: AsyncSession, scope: str, key: str, fingerprint: str) -> Answer | None:
     """Wait for any copy of this request in flight, then return its answer if it already ran."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"), {"k": f"idem:{scope}:{key}"}
-    )
-    stored = await session.get(IdempotencyKey, (scope, key))
+    await session.execute(_CLAIM, {"lock": f"idem:{scope}:{key}"})
+    stored = (await session.execute(_STORED, {"scope": scope, "key": key})).first()
     if stored is None:
         return None
     if stored.request_hash != fingerprint:
@@ -108,18 +114,17 @@ async def claim(session: AsyncSession, scope: str, key: str, fingerprint: str) -
     return Answer(stored.status, stored.response)
 
 
-async def remember(
-    session: AsyncSession,
-    scope: str,
-    key: str,
-    fingerprint: str,
-    status: int,
-    response: dict[str, Any],
-    now: datetime,
+async def _store(
+    session: AsyncSession, scope: str, key: str, fingerprint: str, answer: Answer, now: datetime
 ) -> None:
-    session.add(
-        IdempotencyKey(
-            scope=scope, key=key, request_hash=fingerprint, status=status, response=response, created_at=now
+    await session.execute(
+        insert(IdempotencyKey).values(
+            scope=scope,
+            key=key,
+            request_hash=fingerprint,
+            status=answer.status,
+            response=answer.response,
+            created_at=now,
         )
     )
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -369,38 +369,82 @@ async def _keys_at(session: AsyncSession, location_id: int) -> list[StockKey]:
     return [StockKey(p, location_id, lot) for p, lot in rows]
 
 
-async def find_product(session: AsyncSession, reference: str) -> Product:
+@dataclass(frozen=True)
+class ProductRef:
+    """What a stock change needs to know of a product."""
+
+    id: int
+    sku: str
+    name: str
+    pack_size: int
+    lot_tracked: bool
+    expiry_tracked: bool
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class LocationRef:
+    id: int
+    site_id: int
+    code: str
+    kind: str
+    is_active: bool
+
+
+# Core statements, built once: this is the hot path of every stock change (an ORM load costs far more).
+_PRODUCT_COLUMNS = (
+    Product.id,
+    Product.sku,
+    Product.name,
+    Product.pack_size,
+    Product.lot_tracked,
+    Product.expiry_tracked,
+    Product.is_active,
+)
+_FIND_PRODUCT = (
+    select(*_PRODUCT_COLUMNS, literal(0).label("rank"))
+    .where(Product.sku == bindparam("ref"))
+    .union_all(
+        select(*_PRODUCT_COLUMNS, literal(1).label("rank"))
+        .join(ProductBarcode, ProductBarcode.product_id == Product.id)
+        .where(ProductBarcode.code == bindparam("ref"))
+    )
+    .order_by(text("rank"))
+    .limit(1)
+)
+_LOCATION_COLUMNS = (Location.id, Location.site_id, Location.code, Location.kind, Location.is_active)
+_FIND_LOCATION = select(*_LOCATION_COLUMNS).where(
+    Location.site_id == bindparam("site"),
+    (Location.code == bindparam("code")) | (Location.barcode == bindparam("code")),
+)
+_FIND_LOT = select(Lot.id, Lot.expiry).where(
+    Lot.product_id == bindparam("product"), Lot.code == bindparam("code")
+)
+
+
+async def find_product(session: AsyncSession, reference: str) -> ProductRef:
     """A product by SKU, or by one of its barcodes (NotFound otherwise); screens validate scans with it."""
     reference = reference.strip()
-    product = await session.scalar(select(Product).where(Product.sku == reference))
-    if product is None:
-        product = await session.scalar(
-            select(Product)
-            .join(ProductBarcode, ProductBarcode.product_id == Product.id)
-            .where(ProductBarcode.code == reference)
-        )
-    if product is None or not product.is_active:
+    row = (await session.execute(_FIND_PRODUCT, {"ref": reference})).first()
+    if row is None or not row.is_active:
         raise NotFound("Unknown product: {product}.", product=reference)
-    return product
+    return ProductRef(*row[:7])
 
 
-async def find_location(session: AsyncSession, site_id: int, code: str) -> Location:
+async def find_location(session: AsyncSession, site_id: int, code: str) -> LocationRef:
     """A location of the site, by its code or its barcode."""
     code = code.strip()
-    location = await session.scalar(
-        select(Location).where(
-            Location.site_id == site_id, (Location.code == code) | (Location.barcode == code)
-        )
-    )
-    if location is None:
+    row = (await session.execute(_FIND_LOCATION, {"site": site_id, "code": code})).first()
+    if row is None:
         raise NotFound("Unknown location at this site: {code}.", code=code)
+    location = LocationRef(*row)
     if not location.is_active:
         raise Refused("Location {code} is not in use.", code=location.code)
     return location
 
 
 async def _lot(
-    session: AsyncSession, product: Product, code: str | None, expiry: date | None, *, creating: bool
+    session: AsyncSession, product: ProductRef, code: str | None, expiry: date | None, *, creating: bool
 ) -> int | None:
     """The lot id for a lot-tracked product (created on receipt), None for the others."""
     code = (code or "").strip() or None
@@ -410,7 +454,7 @@ async def _lot(
         return None
     if code is None:
         raise Invalid("Product {sku} is tracked by lot: scan or enter the lot.", field="lot", sku=product.sku)
-    lot = await session.scalar(select(Lot).where(Lot.product_id == product.id, Lot.code == code))
+    lot = (await session.execute(_FIND_LOT, {"product": product.id, "code": code})).first()
     if lot is None:
         if not creating:
             raise NotFound("Unknown lot {lot} of {sku}.", lot=code, sku=product.sku)
@@ -427,16 +471,17 @@ async def _lot(
                 select(Lot.id).where(Lot.product_id == product.id, Lot.code == code)
             )
         return lot_id
-    if expiry is not None and lot.expiry is not None and expiry != lot.expiry:
+    lot_id, lot_expiry = lot
+    if expiry is not None and lot_expiry is not None and expiry != lot_expiry:
         raise Invalid(
             "Lot {lot} of {sku} expires on {expected}, not {given}.",
             field="expiry",
             lot=code,
             sku=product.sku,
-            expected=lot.expiry,
+            expected=lot_expiry,
             given=expiry,
         )
-    return lot.id
+    return int(lot_id)
 
 
 @dataclass(frozen=True)
@@ -493,19 +538,19 @@ async def _opening_targets(
 ) -> tuple[dict[StockKey, int], dict[int, str]]:
     """The balance key and wanted quantity of each line, and the codes of their locations."""
     # Products and locations come in two queries rather than two per line; what is missed here (a
-    # barcode, an inactive product or location) goes through _product/_location, which find or refuse it.
-    found = await session.scalars(
-        select(Product).where(Product.sku.in_({line.product for line in lines}), Product.is_active)
+    # barcode, an inactive product or location) goes through find_product/find_location, which refuse it.
+    found = await session.execute(
+        select(*_PRODUCT_COLUMNS).where(Product.sku.in_({line.product for line in lines}), Product.is_active)
     )
-    products: dict[str, Product] = {product.sku: product for product in found}
-    places = await session.scalars(
-        select(Location).where(
+    products: dict[str, ProductRef] = {row.sku: ProductRef(*row) for row in found}
+    places = await session.execute(
+        select(*_LOCATION_COLUMNS).where(
             Location.site_id.in_({site_id_by_code[line.site] for line in lines}),
             Location.code.in_({line.location for line in lines}),
             Location.is_active,
         )
     )
-    locations = {(location.site_id, location.code): location for location in places}
+    locations = {(row.site_id, row.code): LocationRef(*row) for row in places}
     targets: dict[StockKey, int] = {}
     for line in lines:
         if line.quantity < 0:

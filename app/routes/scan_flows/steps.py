@@ -10,7 +10,6 @@ from litestar import Request
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Product
 from app.db.queries.users import SiteRow
 from app.db.session import Busy
 from app.domain.access import SUPERVISORS, Principal
@@ -36,6 +35,7 @@ from app.services.stock import (
     Actor,
     CountLine,
     OpenPickWork,
+    ProductRef,
     StockChange,
     count_location,
     find_location,
@@ -173,7 +173,7 @@ async def _scan_in_details(
     raise NotFound("Unknown product: {product}.", product=scan.value)
 
 
-def _with_label(state: State, product: Product, label: Gs1Data | None, *, added: int) -> State:
+def _with_label(state: State, product: ProductRef, label: Gs1Data | None, *, added: int) -> State:
     lot = label.lot if label and label.lot and product.lot_tracked else ""
     if lot and state.lot and lot != state.lot:
         raise Invalid("Another lot ({lot}): confirm or cancel this line first.", field="scan", lot=lot)
@@ -201,7 +201,7 @@ async def _scanned_location(session: AsyncSession, flow: Flow, site_id: int, ste
     return location.code
 
 
-async def _scanned_product(session: AsyncSession, scan: Scan) -> tuple[Product, Gs1Data | None]:
+async def _scanned_product(session: AsyncSession, scan: Scan) -> tuple[ProductRef, Gs1Data | None]:
     if scan.kind == "location":
         raise Invalid("This is a location: scan a product.", field="scan")
     if scan.kind == "invalid_gtin":
@@ -218,7 +218,7 @@ async def _scanned_product(session: AsyncSession, scan: Scan) -> tuple[Product, 
         return await find_product(session, scan.value.upper()), None  # a SKU keyed in lower case
 
 
-def _check_details(flow: Flow, state: State, product: Product) -> int:
+def _check_details(flow: Flow, state: State, product: ProductRef) -> int:
     """Refuse a missing or malformed field before anything is recorded; return the quantity."""
     text = state.quantity
     if not (text.isascii() and text.isdecimal()) or (int(text) == 0 and not flow.counts):

@@ -11,7 +11,6 @@ from litestar import Request
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Product
 from app.db.queries.operations import LotChoice, RecentRow, lots_with_free_stock, recent_movements
 from app.db.queries.users import SiteRow
 from app.domain.access import SUPERVISORS, Principal
@@ -29,6 +28,7 @@ from app.routes.scan_flows.flows import (
 )
 from app.services.errors import N_, NotFound
 from app.services.stock import (
+    ProductRef,
     find_product,
 )
 from app.web.context import AppContext
@@ -249,7 +249,7 @@ def _hidden(view: FlowView) -> list[tuple[str, str]]:
     return fields
 
 
-def product_view(product: Product | None) -> ProductView | None:
+def product_view(product: ProductRef | None) -> ProductView | None:
     if product is None:
         return None
     return ProductView(
@@ -257,7 +257,7 @@ def product_view(product: Product | None) -> ProductView | None:
     )
 
 
-async def product_or_none(session: AsyncSession, reference: str) -> Product | None:
+async def product_or_none(session: AsyncSession, reference: str) -> ProductRef | None:
     if not reference:
         return None
     try:
