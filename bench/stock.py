@@ -454,6 +454,9 @@ async def _verify(
     from tests.integration.stock_fixtures import LEDGER_MISMATCHES  # one definition of "ledger = balances"
 
     conn = await asyncpg.connect(urls.libpq)
+    # One snapshot for every read: requests still in flight when wrk stopped keep committing meanwhile.
+    snapshot = conn.transaction(isolation="repeatable_read", readonly=True)
+    await snapshot.start()
     try:
         new = {r[0] for r in await conn.fetch("SELECT id FROM stock_movements WHERE id > $1", first_movement)}
         keys = await conn.fetch(
@@ -467,6 +470,7 @@ async def _verify(
             "SELECT count(*) FROM stock_balances WHERE on_hand < 0 OR reserved > on_hand"
         )
     finally:
+        await snapshot.rollback()
         await conn.close()
     return WriteCheck(
         answered=len(answered),

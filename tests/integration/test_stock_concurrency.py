@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from app.db.models import StockMovement
+from app.db.models import IdempotencyKey, StockMovement
 from app.db.session import Database, sqlalchemy_config
 from app.domain.ledger import MovementKind as K
 from app.services.errors import Refused
@@ -81,4 +81,9 @@ async def test_concurrent_operators_keep_stock_exact_and_apply_each_request_once
     assert sorted(recorded) == sorted(movement_ids)
     assert total == len(acknowledged)
     assert len(acknowledged) + refused == TASKS * OPERATIONS_PER_TASK
+    async with db.sessions() as s:
+        stored = (await s.execute(select(IdempotencyKey.status, IdempotencyKey.response))).all()
+    named = [m for status, response in stored if status == 201 for m in response["movements"]]
+    assert sorted(named) == sorted(recorded), "each stored answer names exactly the movements it made"
+    assert sum(status == 409 for status, _ in stored) == refused
     assert refused > 0 and len(acknowledged) > refused  # the mix really exercised both paths
