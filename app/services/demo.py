@@ -24,8 +24,10 @@ from app.db.models import (
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.services.demo_data import DEMO_ACCOUNTS, PARIS, DemoData, generate_demo
+from app.services.demo_stock import opening_stock
 from app.services.errors import Refused
 from app.services.passwords import hash_password
+from app.services.stock import Actor, set_opening_stock
 from app.settings import DatabaseSettings
 
 __all__ = ["DEMO_ACCOUNTS", "demo_loaded", "load_demo"]
@@ -47,7 +49,8 @@ async def demo_loaded(urls: DatabaseUrls) -> bool:
 
 async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None) -> dict[str, int]:
     """Generate the demo data for `today` (default: today in Paris) and insert it; returns counts per kind."""
-    data = generate_demo(seed, today or datetime.now(PARIS).date())
+    data_day = today or datetime.now(PARIS).date()
+    data = generate_demo(seed, data_day)
     # Argon2 costs ~150 ms a hash; the four run in threads side by side, outside the transaction.
     hashes = await asyncio.gather(*(hash_password(user.password) for user in data.users))
     db = _database(urls)
@@ -57,7 +60,17 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
             await session.execute(text("LOCK TABLE sites IN SHARE ROW EXCLUSIVE MODE"))
             if await session.scalar(select(Site.id).limit(1)) is not None:
                 raise Refused("Demo data is already loaded.")
-            return await _insert_all(session, data, hashes)
+            counts = await _insert_all(session, data, hashes)
+            sites = dict((await session.execute(select(Site.code, Site.id))).all())
+            counts["stock_movements"] = await set_opening_stock(
+                session,
+                sites,
+                opening_stock(data, seed, data_day),
+                actor=Actor(None, "demo"),
+                now=datetime.now(PARIS),
+                document="DEMO",
+            )
+            return counts
     finally:
         await db.dispose()
 

@@ -4,12 +4,17 @@ from datetime import date
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
+from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.services.demo import DEMO_ACCOUNTS, demo_loaded, load_demo
 from app.services.demo_data import generate_demo
+from app.services.demo_stock import opening_stock
 from app.services.errors import Refused
 from app.services.passwords import verify_password
+from app.settings import DatabaseSettings
+from tests.integration.stock_fixtures import assert_ledger_equals_balances
 
 SEED = 20261125
 TODAY = date(2026, 11, 25)
@@ -65,9 +70,20 @@ async def test_demo_loads_everything_the_generator_makes(empty_db_urls):
         "lines": sum(len(o.lines) for o in data.orders),
         "users": len(data.users),
     }
-    assert counts == expected
+    stock = opening_stock(data, SEED, TODAY)
+    assert counts == {**expected, "stock_movements": len(stock)}  # every line starts from nothing
     in_db = await _counts(empty_db_urls)
     assert {kind: in_db[kind] for kind in expected} == expected
+    database = Database(sqlalchemy_config(empty_db_urls, DatabaseSettings(), application_name="test-demo"))
+    try:
+        await assert_ledger_equals_balances(database)
+        async with database.sessions() as session:
+            expired = await session.scalar(
+                text("SELECT count(*) FROM lots WHERE expiry < :today"), {"today": TODAY}
+            )
+    finally:
+        await database.dispose()
+    assert expired > 0, "the demo shows what an expired lot looks like"
     assert in_db["user_sites"] == sum(len(u.site_codes) for u in data.users)
     assert await demo_loaded(empty_db_urls)
 
