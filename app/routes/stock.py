@@ -20,6 +20,7 @@ from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models.stock import MOVEMENT_KINDS
+from app.db.queries.stock_search import search_stock
 from app.db.queries.stock_views import (
     HistoryFilter,
     HistoryPage,
@@ -28,7 +29,6 @@ from app.db.queries.stock_views import (
     location_detail,
     movement_history,
     product_detail,
-    search_stock,
     site_zone,
     stream_movement_history,
 )

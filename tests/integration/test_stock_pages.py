@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, text
 
 from app.db.models import Product
-from app.db.queries.stock_views import _loose_pattern, fold_text
+from app.db.queries.stock_search import _loose_pattern, fold_text
 from app.domain.ledger import MovementKind as K
 from app.routes import stock as stock_routes
 from app.services.stock import Actor, StockChange, record_stock_change
