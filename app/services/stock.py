@@ -380,6 +380,7 @@ class ProductRef:
     lot_tracked: bool
     expiry_tracked: bool
     is_active: bool
+    scanned_units: int = 1  # units the code it was found by stands for (a case GTIN: the pack)
 
 
 @dataclass(frozen=True)
@@ -402,10 +403,10 @@ _PRODUCT_COLUMNS = (
     Product.is_active,
 )
 _FIND_PRODUCT = (
-    select(*_PRODUCT_COLUMNS, literal(0).label("rank"))
+    select(*_PRODUCT_COLUMNS, literal(1).label("units"), literal(0).label("rank"))
     .where(Product.sku == bindparam("ref"))
     .union_all(
-        select(*_PRODUCT_COLUMNS, literal(1).label("rank"))
+        select(*_PRODUCT_COLUMNS, ProductBarcode.units, literal(1).label("rank"))
         .join(ProductBarcode, ProductBarcode.product_id == Product.id)
         .where(ProductBarcode.code == bindparam("ref"))
     )
@@ -428,7 +429,7 @@ async def find_product(session: AsyncSession, reference: str) -> ProductRef:
     row = (await session.execute(_FIND_PRODUCT, {"ref": reference})).first()
     if row is None or not row.is_active:
         raise NotFound("Unknown product: {product}.", product=reference)
-    return ProductRef(*row[:7])
+    return ProductRef(*row[:8])
 
 
 async def find_location(session: AsyncSession, site_id: int, code: str) -> LocationRef:

@@ -474,3 +474,19 @@ async def test_when_the_database_stays_busy_nothing_is_recorded_and_the_same_key
     assert screen.step == "confirm" and screen.fields["idempotency_key"] == key
     await screen.press("confirm")
     assert await on_hand(db, "SKU-FLOUR", "QUAI-R1") == 3
+
+
+async def test_scanning_a_case_barcode_counts_the_whole_case(client, db, site):
+    from app.db.models import Product, ProductBarcode
+
+    async with db.transaction() as s:
+        water = await s.scalar(select(Product.id).where(Product.sku == "SKU-WATER"))
+        s.add(ProductBarcode(product_id=water, code="13760000000014", kind="gtin", units=6))
+    await sign_in(client)
+    screen = ScanScreen(client, "/sites/LYS/receive")
+    await screen.open()
+    await screen.scan("LOC-LYS-QUAI-R1")
+    await screen.scan("13760000000014")
+    assert screen.fields["quantity"] == "6"
+    await screen.scan("13760000000014")
+    assert screen.fields["quantity"] == "12"

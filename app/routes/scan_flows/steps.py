@@ -125,7 +125,7 @@ async def _on_scan(session: AsyncSession, flow: Flow, site_id: int, state: State
             product=product.sku,
             lot=(label.lot or "") if label and product.lot_tracked else "",
             expiry=label.expiry.isoformat() if label and label.expiry and product.expiry_tracked else "",
-            quantity=str(label.quantity) if label and label.quantity else "",
+            quantity=_first_quantity(product, label),
         )
     if step == "details":
         return await _scan_in_details(session, flow, site_id, state, scan)
@@ -153,7 +153,8 @@ async def _scan_in_details(
                     field="scan",
                     product=scanned.sku,
                 )
-            added = label.quantity if label and label.quantity else 1  # a GS1 count, else one more
+            # A GS1 count, else what the code stands for: one unit, or a whole case for a case GTIN.
+            added = label.quantity if label and label.quantity else scanned.scanned_units
             return _with_label(state, product, label, added=added)
     if flow.scans_target_after_details() and scan.kind in ("location", "text"):
         try:
@@ -171,6 +172,13 @@ async def _scan_in_details(
     if scan.kind == "location":
         raise Invalid("This is a location: scan a product.", field="scan")
     raise NotFound("Unknown product: {product}.", product=scan.value)
+
+
+def _first_quantity(product: ProductRef, label: Gs1Data | None) -> str:
+    """A GS1 count, or a case's units when a case GTIN was scanned; else left for the operator."""
+    if label and label.quantity:
+        return str(label.quantity)
+    return str(product.scanned_units) if product.scanned_units > 1 else ""
 
 
 def _with_label(state: State, product: ProductRef, label: Gs1Data | None, *, added: int) -> State:
