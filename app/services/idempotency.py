@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import IdempotencyKey
-from app.db.session import Database
+from app.db.session import Database, driver
 from app.services.errors import Invalid, Refused
 
 RETENTION = timedelta(days=7)
@@ -97,36 +97,32 @@ async def once(
         return (await db.run(store_refusal)).unwrap()
 
 
-_CLAIM = text("SELECT pg_advisory_xact_lock(hashtextextended(:lock, 7))")
-_STORED = select(IdempotencyKey.request_hash, IdempotencyKey.status, IdempotencyKey.response).where(
-    IdempotencyKey.scope == bindparam("scope"), IdempotencyKey.key == bindparam("key")
-)
+_CLAIM = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"
+_STORED = "SELECT request_hash, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2"
+_STORE = """
+    INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)
+    VALUES ($1, $2, $3, $4, $5::jsonb, $6)
+"""
 
 
 async def claim(session: AsyncSession, scope: str, key: str, fingerprint: str) -> Answer | None:
     """Wait for any copy of this request in flight, then return its answer if it already ran."""
-    await session.execute(_CLAIM, {"lock": f"idem:{scope}:{key}"})
-    stored = (await session.execute(_STORED, {"scope": scope, "key": key})).first()
+    pg = await driver(session)
+    await pg.execute(_CLAIM, f"idem:{scope}:{key}")
+    stored = await pg.fetchrow(_STORED, scope, key)
     if stored is None:
         return None
-    if stored.request_hash != fingerprint:
+    if stored["request_hash"] != fingerprint:
         raise KeyReused("This Idempotency-Key was already used for a different request.")
-    return Answer(stored.status, stored.response)
+    # SQLAlchemy's asyncpg codec decodes jsonb on the way out (and takes JSON text on the way in).
+    return Answer(stored["status"], stored["response"])
 
 
 async def _store(
     session: AsyncSession, scope: str, key: str, fingerprint: str, answer: Answer, now: datetime
 ) -> None:
-    await session.execute(
-        insert(IdempotencyKey).values(
-            scope=scope,
-            key=key,
-            request_hash=fingerprint,
-            status=answer.status,
-            response=answer.response,
-            created_at=now,
-        )
-    )
+    pg = await driver(session)
+    await pg.execute(_STORE, scope, key, fingerprint, answer.status, json.dumps(answer.response), now)
 
 
 async def purge_keys(db: Database, now: datetime) -> int:

@@ -14,12 +14,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, literal, select, text
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Location, Lot, Product, ProductBarcode, StockBalance, StockMovement
-from app.db.session import Database
+from app.db.models import Location, Lot, Product, StockBalance
+from app.db.session import Database, driver
 from app.domain.ledger import (
     Balance,
     InsufficientStock,
@@ -251,37 +251,35 @@ async def _apply(
             requested=short.requested,
         ) from short
     if movements:
-        rows = [
-            {
-                "kind": m.kind.value,
-                "product_id": m.product_id,
-                "lot_id": m.lot_id,
-                "from_location_id": m.from_location_id,
-                "to_location_id": m.to_location_id,
-                "quantity": m.quantity,
-                "reason": reason,
-                "document": document,
-                "actor_id": actor.user_id,
-                "occurred_at": now,
-            }
-            for m in movements
+        pg = await driver(session)
+        n = len(movements)
+        ids = [
+            row[0]
+            for row in await pg.fetch(
+                _INSERT_MOVEMENTS,
+                [m.kind.value for m in movements],
+                [m.product_id for m in movements],
+                [m.lot_id for m in movements],
+                [m.from_location_id for m in movements],
+                [m.to_location_id for m in movements],
+                [m.quantity for m in movements],
+                [reason] * n,
+                [document] * n,
+                [actor.user_id] * n,
+                [now] * n,
+            )
         ]
-        ids = (await session.scalars(insert(StockMovement).returning(StockMovement.id), rows)).all()
         changes = sorted(deltas(movements).items(), key=lambda kv: kv[0].sort_key())
 
-        def params(sign: int) -> list[dict[str, Any]]:
-            return [
-                {"p": k.product_id, "l": k.location_id, "lot": k.lot_id, "d": d, "now": now}
-                for k, d in changes
-                if d * sign > 0
-            ]
+        def params(sign: int) -> list[tuple[Any, ...]]:
+            return [(k.product_id, k.location_id, k.lot_id, d, now) for k, d in changes if d * sign > 0]
 
         # Outflows update rows known to exist; inflows may create them. (An upsert cannot carry a negative
         # delta: PostgreSQL checks the proposed new row against the CHECK constraints before the conflict.)
         if outflows := params(-1):
-            await session.execute(_TAKE, outflows)
+            await pg.executemany(_TAKE, outflows)
         if inflows := params(+1):
-            await session.execute(_ADD, inflows)
+            await pg.executemany(_ADD, inflows)
     else:
         ids = []
     return {
@@ -301,16 +299,23 @@ async def _apply(
     }
 
 
-_TAKE = text("""
-    UPDATE stock_balances SET on_hand = on_hand + :d, updated_at = :now
-    WHERE product_id = :p AND location_id = :l AND coalesce(lot_id, 0) = coalesce(CAST(:lot AS bigint), 0)
-""")
-_ADD = text("""
+_INSERT_MOVEMENTS = """
+    INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id, quantity,
+                                 reason, document, actor_id, occurred_at)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[],
+                         $7::text[], $8::text[], $9::uuid[], $10::timestamptz[])
+    RETURNING id
+"""
+_TAKE = """
+    UPDATE stock_balances SET on_hand = on_hand + $4, updated_at = $5
+    WHERE product_id = $1 AND location_id = $2 AND coalesce(lot_id, 0) = coalesce($3::bigint, 0)
+"""
+_ADD = """
     INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
-    VALUES (:p, :l, :lot, :d, 0, :now)
+    VALUES ($1, $2, $3, $4, 0, $5)
     ON CONFLICT (product_id, location_id, (coalesce(lot_id, 0)))
     DO UPDATE SET on_hand = stock_balances.on_hand + EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at
-""")
+"""
 
 
 def lock_id(key: StockKey) -> int:
@@ -329,17 +334,16 @@ async def _lock(session: AsyncSession, keys: Sequence[StockKey] | set[StockKey])
     ORDER BY, so the locks are taken in ascending order.
     """
     if keys:
-        await session.execute(_LOCK, {"ids": sorted({lock_id(k) for k in keys})})
+        await (await driver(session)).execute(_LOCK, sorted({lock_id(k) for k in keys}))
 
 
-_LOCK = text("SELECT pg_advisory_xact_lock(id) FROM unnest(CAST(:ids AS bigint[])) AS id ORDER BY id")
-_BALANCES = text("""
+_LOCK = "SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) AS id ORDER BY id"
+_BALANCES = """
     SELECT b.product_id, b.location_id, b.lot_id, b.on_hand, b.reserved
     FROM stock_balances b
-    JOIN unnest(CAST(:products AS bigint[]), CAST(:locations AS bigint[]), CAST(:lots AS bigint[]))
-         AS k(product_id, location_id, lot)
+    JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(product_id, location_id, lot)
       ON b.product_id = k.product_id AND b.location_id = k.location_id AND coalesce(b.lot_id, 0) = k.lot
-""")
+"""
 
 
 async def _balances(
@@ -349,13 +353,11 @@ async def _balances(
     if not keys:
         return {}
     ordered = list(keys)
-    rows = await session.execute(
+    rows = await (await driver(session)).fetch(
         _BALANCES,
-        {
-            "products": [k.product_id for k in ordered],
-            "locations": [k.location_id for k in ordered],
-            "lots": [k.lot_id or 0 for k in ordered],
-        },
+        [k.product_id for k in ordered],
+        [k.location_id for k in ordered],
+        [k.lot_id or 0 for k in ordered],
     )
     return {StockKey(p, loc, lot): Balance(on_hand, reserved) for p, loc, lot, on_hand, reserved in rows}
 
@@ -402,43 +404,40 @@ _PRODUCT_COLUMNS = (
     Product.expiry_tracked,
     Product.is_active,
 )
-_FIND_PRODUCT = (
-    select(*_PRODUCT_COLUMNS, literal(1).label("units"), literal(0).label("rank"))
-    .where(Product.sku == bindparam("ref"))
-    .union_all(
-        select(*_PRODUCT_COLUMNS, ProductBarcode.units, literal(1).label("rank"))
-        .join(ProductBarcode, ProductBarcode.product_id == Product.id)
-        .where(ProductBarcode.code == bindparam("ref"))
-    )
-    .order_by(text("rank"))
-    .limit(1)
-)
 _LOCATION_COLUMNS = (Location.id, Location.site_id, Location.code, Location.kind, Location.is_active)
-_FIND_LOCATION = select(*_LOCATION_COLUMNS).where(
-    Location.site_id == bindparam("site"),
-    (Location.code == bindparam("code")) | (Location.barcode == bindparam("code")),
-)
-_FIND_LOT = select(Lot.id, Lot.expiry).where(
-    Lot.product_id == bindparam("product"), Lot.code == bindparam("code")
-)
+# The same three lookups as asyncpg statements: they run on every scan and every stock change.
+_FIND_PRODUCT_SQL = """
+    SELECT * FROM (
+        SELECT id, sku, name, pack_size, lot_tracked, expiry_tracked, is_active, 1 AS units, 0 AS rank
+        FROM products WHERE sku = $1
+        UNION ALL
+        SELECT p.id, p.sku, p.name, p.pack_size, p.lot_tracked, p.expiry_tracked, p.is_active, b.units, 1
+        FROM products p JOIN product_barcodes b ON b.product_id = p.id WHERE b.code = $1
+    ) found ORDER BY rank LIMIT 1
+"""
+_FIND_LOCATION_SQL = """
+    SELECT id, site_id, code, kind, is_active FROM locations
+    WHERE site_id = $1 AND (code = $2 OR barcode = $2)
+"""
+_FIND_LOT_SQL = "SELECT id, expiry FROM lots WHERE product_id = $1 AND code = $2"
 
 
 async def find_product(session: AsyncSession, reference: str) -> ProductRef:
     """A product by SKU, or by one of its barcodes (NotFound otherwise); screens validate scans with it."""
     reference = reference.strip()
-    row = (await session.execute(_FIND_PRODUCT, {"ref": reference})).first()
-    if row is None or not row.is_active:
+    row = await (await driver(session)).fetchrow(_FIND_PRODUCT_SQL, reference)
+    if row is None or not row["is_active"]:
         raise NotFound("Unknown product: {product}.", product=reference)
-    return ProductRef(*row[:8])
+    return ProductRef(*tuple(row)[:8])
 
 
 async def find_location(session: AsyncSession, site_id: int, code: str) -> LocationRef:
     """A location of the site, by its code or its barcode."""
     code = code.strip()
-    row = (await session.execute(_FIND_LOCATION, {"site": site_id, "code": code})).first()
+    row = await (await driver(session)).fetchrow(_FIND_LOCATION_SQL, site_id, code)
     if row is None:
         raise NotFound("Unknown location at this site: {code}.", code=code)
-    location = LocationRef(*row)
+    location = LocationRef(*tuple(row))
     if not location.is_active:
         raise Refused("Location {code} is not in use.", code=location.code)
     return location
@@ -455,7 +454,7 @@ async def _lot(
         return None
     if code is None:
         raise Invalid("Product {sku} is tracked by lot: scan or enter the lot.", field="lot", sku=product.sku)
-    lot = (await session.execute(_FIND_LOT, {"product": product.id, "code": code})).first()
+    lot = await (await driver(session)).fetchrow(_FIND_LOT_SQL, product.id, code)
     if lot is None:
         if not creating:
             raise NotFound("Unknown lot {lot} of {sku}.", lot=code, sku=product.sku)
@@ -466,7 +465,7 @@ async def _lot(
             .values(product_id=product.id, code=code, expiry=expiry)
             .on_conflict_do_nothing(index_elements=["product_id", "code"])
             .returning(Lot.id)
-        )
+        )  # rare (a new lot): the ORM insert fills the audit columns
         if lot_id is None:  # created by a concurrent transaction an instant ago
             lot_id = await session.scalar(
                 select(Lot.id).where(Lot.product_id == product.id, Lot.code == code)
