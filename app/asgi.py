@@ -21,6 +21,7 @@ from litestar.plugins.htmx import HTMXConfig, HTMXPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.static_files import create_static_files_router
 
+from app.db.crypto import configure_keys
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.routes.admin_users import AdminUsersController
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         raise SettingsError("DATABASE_URL is not set: start the app with `dispatch serve` or `make run`")
     urls = DatabaseUrls.parse(url)
     i18n.load_catalogs()
+    configure_keys(settings.security.data_key, settings.security.data_key_previous)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

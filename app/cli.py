@@ -19,6 +19,7 @@ from typing import ParamSpec
 import click
 
 from app.db import migrate
+from app.db.crypto import configure_keys
 from app.db.embedded import embedded_server
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
@@ -30,7 +31,9 @@ from app.settings import Settings, SettingsError, load_settings
 
 def _settings() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
+        configure_keys(settings.security.data_key, settings.security.data_key_previous)
+        return settings
     except SettingsError as exc:
         raise click.ClickException(f"configuration: {exc}") from exc
 

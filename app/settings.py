@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - the well-known default production refuses
+DEV_DATA_KEY = "dev-only-data-key-change-me"
 
 
 class SettingsError(ValueError):
@@ -85,6 +86,16 @@ class SecuritySettings:
         30,
         "Failed logins from one address in 10 minutes before it is refused.",
     )
+    data_key: str = env(
+        "DATA_KEY",
+        DEV_DATA_KEY,
+        "Encrypts sensitive columns (destination addresses, contacts). Required (32+ chars) in production.",
+    )
+    data_key_previous: tuple[str, ...] = env(
+        "DATA_KEY_PREVIOUS",
+        (),
+        "Comma-separated former DATA_KEYs, still accepted for reading until `dispatch keys rotate` has run.",
+    )
     secure_cookies: bool = env(
         "SECURE_COOKIES",
         True,
@@ -108,6 +119,23 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class DispatchSettings:
+    inline_run_max_lines: int = env(
+        "DISPATCH_INLINE_MAX_LINES",
+        2000,
+        "A dispatch run with more demand lines than this is committed by the worker, with a progress bar.",
+    )
+    pick_list_max_tasks: int = env(
+        "PICK_LIST_MAX_TASKS", 40, "Most tasks in one pick list (a zone with more is split into several)."
+    )
+    label_printer: str = env(
+        "LABEL_PRINTER",
+        "",
+        "host:port of a network label printer (ZPL, usually port 9100). Empty: labels are downloaded only.",
+    )
+
+
+@dataclass(frozen=True)
 class OpsSettings:
     environment: Literal["development", "test", "production"] = env(
         "APP_ENV", "development", "development, test or production (production refuses unsafe defaults)."
@@ -125,6 +153,7 @@ class Settings:
     web: WebSettings
     security: SecuritySettings
     queue: QueueSettings
+    dispatch: DispatchSettings
     ops: OpsSettings
 
     @property
@@ -137,6 +166,7 @@ CONCERNS: dict[str, type] = {
     "web": WebSettings,
     "security": SecuritySettings,
     "queue": QueueSettings,
+    "dispatch": DispatchSettings,
     "ops": OpsSettings,
 }
 
@@ -188,17 +218,33 @@ def _check(settings: Settings) -> None:
     sec = settings.security
     if settings.queue.heartbeat_stale_seconds <= settings.queue.heartbeat_seconds:
         raise SettingsError("WORKER_HEARTBEAT_STALE_SECONDS must exceed WORKER_HEARTBEAT_SECONDS")
+    if settings.dispatch.label_printer and not _host_port(settings.dispatch.label_printer):
+        raise SettingsError("LABEL_PRINTER must be host:port, e.g. 10.0.0.5:9100")
+    if settings.dispatch.inline_run_max_lines < 0 or settings.dispatch.pick_list_max_tasks < 1:
+        raise SettingsError("DISPATCH_INLINE_MAX_LINES must be 0 or more and PICK_LIST_MAX_TASKS 1 or more")
     if min(sec.token_minutes, sec.idle_minutes, sec.absolute_hours, sec.api_token_minutes) <= 0:
         raise SettingsError("session durations must be positive")
     if settings.production:
         if sec.secret_key == DEV_SECRET or len(sec.secret_key) < 32:
             raise SettingsError("SECRET_KEY must be set to a random value of 32+ characters in production")
+        if sec.data_key == DEV_DATA_KEY or len(sec.data_key) < 32:
+            raise SettingsError("DATA_KEY must be set to a random value of 32+ characters in production")
         if not sec.secure_cookies:
             raise SettingsError("SECURE_COOKIES cannot be off in production")
         if not settings.database.url:
             raise SettingsError(
                 "DATABASE_URL is required in production (the embedded database is for laptops)"
             )
+
+
+def _host_port(value: str) -> tuple[str, int] | None:
+    host, _, port = value.rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def label_printer_address(settings: Settings) -> tuple[str, int] | None:
+    """The label printer's (host, port), or None when labels are only downloaded."""
+    return _host_port(settings.dispatch.label_printer) if settings.dispatch.label_printer else None
 
 
 def documented_variables() -> list[tuple[str, str, str]]:

@@ -24,6 +24,7 @@ from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.db import migrate
+from app.db.crypto import configure_keys
 from app.db.embedded import embedded_server, ensure_database
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
@@ -105,7 +106,9 @@ async def _seed_personas(urls: DatabaseUrls, settings: Settings) -> None:
 
 @pytest.fixture(scope="session")
 def test_settings() -> Settings:
-    return load_settings(TEST_ENV)
+    settings = load_settings(TEST_ENV)
+    configure_keys(settings.security.data_key, settings.security.data_key_previous)
+    return settings
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from saq import Worker
 from saq.queue.postgres import PostgresQueue
 
+from app.db.crypto import configure_keys
 from app.db.models import JobRequest
 from app.db.models.jobs import JOB_REQUEST_CHANNEL
 from app.db.session import Database, sqlalchemy_config
@@ -90,6 +91,7 @@ async def run_worker(settings: Settings, urls: DatabaseUrls, *, stop: asyncio.Ev
     """Serve until `stop` is set (or SIGINT/SIGTERM), then shut down cleanly."""
     stop = stop or asyncio.Event()
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    configure_keys(settings.security.data_key, settings.security.data_key_previous)
     db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-worker"))
     queue = PostgresQueue.from_url(urls.libpq, name=settings.queue.name, min_size=1, max_size=4)
 

@@ -338,11 +338,16 @@ async def _lock(session: AsyncSession, keys: Sequence[StockKey] | set[StockKey])
 
 
 _LOCK = "SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) AS id ORDER BY id"
+# FOR UPDATE, in key order: a dispatch run reserves on these rows under row locks only (it may touch
+# tens of thousands of keys, too many for advisory locks), so a change reads them locked, after any
+# run in flight has committed, and checks availability against what that run reserved.
 _BALANCES = """
     SELECT b.product_id, b.location_id, b.lot_id, b.on_hand, b.reserved
     FROM stock_balances b
     JOIN unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS k(product_id, location_id, lot)
       ON b.product_id = k.product_id AND b.location_id = k.location_id AND coalesce(b.lot_id, 0) = k.lot
+    ORDER BY b.product_id, b.location_id, coalesce(b.lot_id, 0)
+    FOR UPDATE OF b
 """
 
 
@@ -360,6 +365,14 @@ async def _balances(
         [k.lot_id or 0 for k in ordered],
     )
     return {StockKey(p, loc, lot): Balance(on_hand, reserved) for p, loc, lot, on_hand, reserved in rows}
+
+
+async def lock_balances(
+    session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]
+) -> dict[StockKey, Balance]:
+    """Lock balance keys the way every stock change does, and read them under the locks."""
+    await _lock(session, keys)
+    return await _balances(session, keys)
 
 
 async def _keys_at(session: AsyncSession, location_id: int) -> list[StockKey]:

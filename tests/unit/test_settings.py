@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import DEV_SECRET, SettingsError, documented_variables, load_settings
+from app.settings import DEV_DATA_KEY, DEV_SECRET, SettingsError, documented_variables, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,16 +37,39 @@ def test_production_refuses_a_missing_or_default_secret(secret):
         load_settings(env)
 
 
+@pytest.mark.parametrize("key", ["", DEV_DATA_KEY, "short"])
+def test_production_refuses_a_missing_or_default_data_key(key):
+    env = {
+        "APP_ENV": "production",
+        "DATABASE_URL": "postgresql://u:p@db/app",
+        "SECRET_KEY": "x" * 40,
+        "DATA_KEY": key,
+    }
+    with pytest.raises(SettingsError, match="DATA_KEY"):
+        load_settings(env)
+
+
 def test_production_requires_an_external_database():
     with pytest.raises(SettingsError, match="DATABASE_URL"):
-        load_settings({"APP_ENV": "production", "SECRET_KEY": "x" * 40})
+        load_settings({"APP_ENV": "production", "SECRET_KEY": "x" * 40, "DATA_KEY": "k" * 40})
 
 
 def test_production_accepts_safe_values():
     settings = load_settings(
-        {"APP_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://u:p@db/app"}
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "x" * 40,
+            "DATA_KEY": "k" * 40,
+            "DATABASE_URL": "postgresql://u:p@db/app",
+        }
     )
     assert settings.production
+
+
+@pytest.mark.parametrize("printer", ["printer", "printer:", "printer:http", ":9100", "printer:70000"])
+def test_a_label_printer_must_be_host_and_port(printer):
+    with pytest.raises(SettingsError, match="LABEL_PRINTER"):
+        load_settings({"LABEL_PRINTER": printer})
 
 
 def test_env_example_lists_every_setting_and_nothing_else():

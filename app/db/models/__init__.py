@@ -2,6 +2,7 @@
 
 from app.db.models.access import AccessEvent, AuthSession, Site, User, user_sites
 from app.db.models.catalog import Destination, Location, Product, ProductBarcode
+from app.db.models.dispatch import DispatchRun, DispatchRunLine, PickList, PickTask, Shipment, ShipmentLine
 from app.db.models.imports import ImportBatch
 from app.db.models.jobs import JobPing, JobRequest, WorkerHeartbeat
 from app.db.models.orders import DispatchOrder, DispatchOrderLine
@@ -13,14 +14,20 @@ __all__ = [
     "Destination",
     "DispatchOrder",
     "DispatchOrderLine",
+    "DispatchRun",
+    "DispatchRunLine",
     "IdempotencyKey",
     "ImportBatch",
     "JobPing",
     "JobRequest",
     "Location",
     "Lot",
+    "PickList",
+    "PickTask",
     "Product",
     "ProductBarcode",
+    "Shipment",
+    "ShipmentLine",
     "Site",
     "StockBalance",
     "StockMovement",

@@ -30,6 +30,10 @@ class Site(IdentityAuditBase):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/Paris")
+    # The site's dispatch-run defaults (a run may choose others): app.domain.allocation.Policy / Rounding.
+    dispatch_policy: Mapped[str] = mapped_column(String(24), default="proportional")
+    dispatch_rounding: Mapped[str] = mapped_column(String(24), default="largest_remainder")
+    dispatch_spill: Mapped[bool] = mapped_column(default=False)
 
 
 class User(UUIDv7AuditBase):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from advanced_alchemy.base import IdentityAuditBase
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.crypto import encrypted_text
 
 LOCATION_KINDS = ("storage", "receiving", "dispatch", "quarantine")
 DESTINATION_KINDS = ("store", "branch", "customer")
@@ -42,6 +46,7 @@ class Product(IdentityAuditBase):
     lot_tracked: Mapped[bool] = mapped_column(default=False)
     expiry_tracked: Mapped[bool] = mapped_column(default=False)
     round_up_packs: Mapped[bool] = mapped_column(default=False)
+    allow_eaches: Mapped[bool] = mapped_column(default=False)  # may a run send loose units below a pack?
     is_active: Mapped[bool] = mapped_column(default=True)
 
 
@@ -68,6 +73,9 @@ class Destination(IdentityAuditBase):
         CheckConstraint("tier >= 1", name="tier_positive"),
         CheckConstraint("min_units IS NULL OR min_units >= 0", name="min_not_negative"),
         CheckConstraint("max_units IS NULL OR max_units >= coalesce(min_units, 0)", name="max_above_min"),
+        CheckConstraint(
+            "quota_percent IS NULL OR quota_percent BETWEEN 0 AND 100", name="quota_percent_range"
+        ),
     )
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -75,4 +83,8 @@ class Destination(IdentityAuditBase):
     tier: Mapped[int] = mapped_column(default=2)
     min_units: Mapped[int | None] = mapped_column(default=None)
     max_units: Mapped[int | None] = mapped_column(default=None)
+    quota_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), default=None)  # quota policy
+    # Personal or commercial data: encrypted at rest (app/db/crypto.py), never searched or sorted on.
+    address: Mapped[str | None] = mapped_column(encrypted_text(), default=None)
+    contact: Mapped[str | None] = mapped_column(encrypted_text(), default=None)
     is_active: Mapped[bool] = mapped_column(default=True)

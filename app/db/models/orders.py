@@ -34,6 +34,12 @@ class DispatchOrder(IdentityAuditBase):
     # units per state on every refresh, and summing every line each time would grow with the order book.
     units: Mapped[int] = mapped_column(default=0)
     created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # The order whose unserved need this one carries (a backorder, made when that order was shipped).
+    backorder_of: Mapped[int | None] = mapped_column(
+        ForeignKey("dispatch_orders.id", ondelete="RESTRICT"), default=None
+    )
+    released_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class DispatchOrderLine(IdentityAuditBase):
@@ -41,8 +47,18 @@ class DispatchOrderLine(IdentityAuditBase):
     __table_args__ = (
         UniqueConstraint("order_id", "line_no"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
+        # No upper bound: a product allowed to round up to whole packs may send a little more than ordered.
+        # What guards stock is the balances' CHECK (reserved <= on hand), which no run can pass.
+        CheckConstraint(
+            "allocated >= 0 AND picked >= 0 AND shipped >= 0 AND short_picked >= 0",
+            name="progress_not_negative",
+        ),
     )
     order_id: Mapped[int] = mapped_column(ForeignKey("dispatch_orders.id", ondelete="CASCADE"))
     line_no: Mapped[int] = mapped_column()
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"), index=True)
     quantity: Mapped[int] = mapped_column()
+    allocated: Mapped[int] = mapped_column(default=0)  # reserved by open pick tasks
+    picked: Mapped[int] = mapped_column(default=0)  # at the dispatch dock, not shipped yet
+    shipped: Mapped[int] = mapped_column(default=0)
+    short_picked: Mapped[int] = mapped_column(default=0)  # units found missing while picking (history)

@@ -1,0 +1,101 @@
+"""Dispatch orders: their states, which moves between them a person may ask for, and where work puts them.
+
+A person asks for two transitions (release a draft, cancel an open order). The others follow from the
+work done on the order's lines, so they are derived, never set by hand: an order with reserved stock is
+allocated, with a list being picked it is picking, with everything reserved picked it is picked, and a
+shipment makes it dispatched. Deriving them from the lines keeps the state and the figures from ever
+disagreeing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    DRAFT = "draft"
+    RELEASED = "released"
+    ALLOCATED = "allocated"
+    PICKING = "picking"
+    PICKED = "picked"
+    DISPATCHED = "dispatched"
+    CANCELLED = "cancelled"
+
+
+# States in which an order's unmet need takes part in dispatch runs.
+OPEN_FOR_ALLOCATION = frozenset(
+    {OrderState.RELEASED, OrderState.ALLOCATED, OrderState.PICKING, OrderState.PICKED}
+)
+# States a person may cancel from. Stock already picked must be put back first (a shipment or a move).
+CANCELLABLE = frozenset({OrderState.DRAFT, OrderState.RELEASED, OrderState.ALLOCATED})
+FINAL = frozenset({OrderState.DISPATCHED, OrderState.CANCELLED})
+
+
+class TransitionRefused(Exception):
+    """The order is not in a state that allows this; `state` says which one it is in."""
+
+    def __init__(self, action: str, state: OrderState) -> None:
+        super().__init__(f"cannot {action} an order that is {state}")
+        self.action, self.state = action, state
+
+
+@dataclass(frozen=True, slots=True)
+class LineProgress:
+    """Where one order line stands, in units."""
+
+    quantity: int
+    allocated: int = 0  # reserved by open pick tasks
+    picked: int = 0  # at the dispatch dock
+    shipped: int = 0
+
+    @property
+    def need(self) -> int:
+        """What a dispatch run may still allocate to this line."""
+        return max(self.quantity - self.allocated - self.picked - self.shipped, 0)
+
+
+def check_release(state: OrderState) -> OrderState:
+    """A draft becomes released: its demand joins the next dispatch run."""
+    if state is not OrderState.DRAFT:
+        raise TransitionRefused("release", state)
+    return OrderState.RELEASED
+
+
+def check_cancel(state: OrderState, lines: Iterable[LineProgress]) -> OrderState:
+    """An order not yet picked may be cancelled; its reservations are then released."""
+    if state not in CANCELLABLE or any(line.picked for line in lines):
+        raise TransitionRefused("cancel", state)
+    return OrderState.CANCELLED
+
+
+def progress_state(state: OrderState, lines: Iterable[LineProgress], *, being_picked: bool) -> OrderState:
+    """The state the work on the lines puts an open order in (draft, final states stay as they are).
+
+    `being_picked`: one of the order's open tasks is on a list an operator has taken.
+    """
+    if state is OrderState.DRAFT or state in FINAL:
+        return state
+    allocated = picked = 0
+    for line in lines:
+        allocated += line.allocated
+        picked += line.picked
+    if allocated and being_picked:
+        return OrderState.PICKING
+    if allocated:
+        return OrderState.ALLOCATED
+    if picked:
+        return OrderState.PICKED
+    return OrderState.RELEASED
+
+
+def check_ship(state: OrderState, lines: Iterable[LineProgress]) -> None:
+    """Only picked stock leaves; an order with nothing at the dock has nothing to ship."""
+    if state in FINAL or state is OrderState.DRAFT or not any(line.picked for line in lines):
+        raise TransitionRefused("ship", state)
+
+
+def backorder_lines(lines: Iterable[LineProgress]) -> list[int]:
+    """Per line, the units a shipment leaves unserved (what its backorder asks for)."""
+    return [max(line.quantity - line.shipped - line.picked, 0) for line in lines]
