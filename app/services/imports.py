@@ -27,6 +27,7 @@ from app.services.errors import N_, Invalid, Refused
 from app.services.import_checks import check_locations, check_products, check_stock, site_ids_by_code, slices
 from app.services.import_files import estimate_rows, open_table
 from app.services.import_rows import MAX_ERRORS, ImportKind, Problem, RowReader
+from app.services.outbox import request_job
 from app.services.stock import Actor, OpeningLine, set_opening_stock
 
 BACKGROUND_ROWS = 5_000  # above this, the worker imports the file and the page shows its progress
@@ -67,8 +68,6 @@ async def start_import(
     async with db.transaction() as session:
         batch_id = await _store(session, chosen, filename, content, estimate, uploader)
         if estimate is None or estimate > limit:
-            from app.services.jobs import request_job  # here: jobs imports this module to register the job
-
             await request_job(session, JOB, batch_id=batch_id, sites=sites)
         else:
             await process_batch(session, batch_id, sites=sites, now=now)

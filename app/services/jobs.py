@@ -17,22 +17,12 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import JobPing, JobRequest
-from app.db.models.jobs import JOB_REQUEST_CHANNEL
 from app.db.session import Database
-from app.services import imports, journal
+from app.services import dispatch_runs, imports, journal
+from app.services.outbox import request_job
 
 # A job body: runs inside the transaction that marks its request done; returns counts for logs.
 JobBody = Callable[[AsyncSession, dict[str, Any]], Awaitable[dict[str, int]]]
-
-
-async def request_job(session: AsyncSession, function: str, **kwargs: Any) -> int:
-    """Ask for `function(**kwargs)` to run after the caller's transaction commits; returns the request id."""
-    request = JobRequest(function=function, kwargs=kwargs)
-    session.add(request)
-    await session.flush()
-    # Delivered only at commit; the relay also sweeps, so a missed wake-up only delays the job.
-    await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": JOB_REQUEST_CHANNEL})
-    return request.id
 
 
 async def relay_requests(
@@ -86,7 +76,11 @@ async def ping(session: AsyncSession, kwargs: dict[str, Any]) -> dict[str, int]:
     return {"pings": 1}
 
 
-JOB_BODIES: dict[str, JobBody] = {"ping": ping, imports.JOB: imports.import_job}
+JOB_BODIES: dict[str, JobBody] = {
+    "ping": ping,
+    imports.JOB: imports.import_job,
+    dispatch_runs.JOB: dispatch_runs.dispatch_run_job,
+}
 
 
 async def check_queue(db: Database, *, actor_id: Any, actor_name: str, ip: str | None) -> int:

@@ -105,3 +105,28 @@ async def assert_ledger_equals_balances(db) -> None:
         )
     assert mismatches == []
     assert negative == 0
+
+
+RESERVED_MISMATCHES = text("""
+    SELECT b.product_id, b.location_id, b.lot_id, b.reserved, coalesce(t.units, 0)
+    FROM stock_balances b
+    FULL JOIN (SELECT product_id, location_id, coalesce(lot_id, 0) AS lot, sum(quantity) AS units
+               FROM pick_tasks WHERE status = 'open' GROUP BY 1, 2, 3) t
+      ON t.product_id = b.product_id AND t.location_id = b.location_id AND t.lot = coalesce(b.lot_id, 0)
+    WHERE coalesce(b.reserved, 0) <> coalesce(t.units, 0)
+""")
+ALLOCATED_MISMATCHES = text("""
+    SELECT l.id, l.allocated, coalesce(t.units, 0)
+    FROM dispatch_order_lines l
+    LEFT JOIN (SELECT order_line_id, sum(quantity) AS units FROM pick_tasks
+               WHERE status = 'open' GROUP BY 1) t ON t.order_line_id = l.id
+    WHERE l.allocated <> coalesce(t.units, 0)
+""")
+
+
+async def assert_stock_invariants(db) -> None:
+    """Ledger = balances, nothing negative, and every reservation is an open pick task (and back)."""
+    await assert_ledger_equals_balances(db)
+    async with db.sessions() as s:
+        assert (await s.execute(RESERVED_MISMATCHES)).all() == []
+        assert (await s.execute(ALLOCATED_MISMATCHES)).all() == []

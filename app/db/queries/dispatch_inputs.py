@@ -8,48 +8,18 @@ change locks in), so that a commit reserves exactly what it saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
-
-@dataclass(frozen=True, slots=True)
-class DemandRow:
-    """One order line's unmet need, with what the allocation needs to know of its order and product."""
-
-    line_id: int
-    order_id: int
-    order_number: str
-    priority: int  # the order's tier (1 is served first)
-    due_at: datetime
-    line_no: int
-    product_id: int
-    sku: str
-    pack_size: int
-    round_up: bool
-    allow_eaches: bool
-    expiry_tracked: bool
-    destination_id: int
-    destination_code: str
-    min_units: int | None
-    max_units: int | None
-    quota_percent: Any  # Decimal | None
-    need: int
+from app.domain.allocation.plan import DestinationTerms, OpenLine, ProductTerms, StockAt
 
 
-@dataclass(frozen=True, slots=True)
-class StockRow:
-    """Available stock of one balance at a storage location of the site."""
+@dataclass(frozen=True)
+class OpenDemand:
+    """The site's open lines, and the terms of the products and destinations they name."""
 
-    product_id: int
-    location_id: int
-    location_code: str
-    zone: str
-    pick_seq: int
-    lot_id: int | None
-    lot_code: str | None
-    expiry: date | None
-    received_on: date
-    available: int
+    lines: list[OpenLine]
+    products: dict[int, ProductTerms]
+    destinations: dict[int, DestinationTerms]
 
 
 _DEMAND = """
@@ -81,12 +51,37 @@ _STOCK = """
 """
 
 
-async def open_demand(pg: Any, site_id: int, states: list[str]) -> list[DemandRow]:
+async def open_demand(pg: Any, site_id: int, states: list[str]) -> OpenDemand:
     """Every order line of the site with need left, in orders open for allocation."""
-    return [DemandRow(*row) for row in await pg.fetch(_DEMAND, site_id, states)]
+    lines: list[OpenLine] = []
+    products: dict[int, ProductTerms] = {}
+    destinations: dict[int, DestinationTerms] = {}
+    for row in await pg.fetch(_DEMAND, site_id, states):
+        product_id, destination_id = row[6], row[12]
+        lines.append(
+            OpenLine(row[0], row[1], row[2], row[3], row[4], row[5], product_id, destination_id, row[17])
+        )
+        if product_id not in products:
+            products[product_id] = ProductTerms(product_id, row[7], row[8], row[9], row[10], row[11])
+        if destination_id not in destinations:
+            destinations[destination_id] = DestinationTerms(
+                destination_id, row[13], row[14], row[15], row[16]
+            )
+    return OpenDemand(lines, products, destinations)
 
 
-async def available_stock(pg: Any, site_id: int, product_ids: list[int], *, lock: bool) -> list[StockRow]:
+async def available_stock(pg: Any, site_id: int, product_ids: list[int], *, lock: bool) -> list[StockAt]:
     """Unreserved stock of these products in the site's storage; `lock` holds the rows until commit."""
     statement = _STOCK + (" FOR UPDATE OF b" if lock else "")
-    return [StockRow(*row) for row in await pg.fetch(statement, site_id, product_ids)]
+    return [StockAt(*row) for row in await pg.fetch(statement, site_id, product_ids)]
+
+
+async def count_open_lines(pg: Any, site_id: int, states: list[str]) -> int:
+    """How many lines a run of the site would consider (decides between running now and on the worker)."""
+    return int(await pg.fetchval(_COUNT, site_id, states))
+
+
+_COUNT = """
+    SELECT count(*) FROM dispatch_orders o JOIN dispatch_order_lines l ON l.order_id = o.id
+    WHERE o.site_id = $1 AND o.state = ANY($2::text[]) AND l.quantity - l.allocated - l.picked - l.shipped > 0
+"""

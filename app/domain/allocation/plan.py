@@ -1,0 +1,250 @@
+"""A dispatch run's plan: from open order lines and available stock to explained shares and pick tasks.
+
+The allocation engine splits each product between destinations; a destination may have several open
+orders of one product, so its demand is the sum of their lines' needs, at the most urgent of their
+tiers. Once its units are placed on lots and locations, they are handed to its lines in order of
+urgency: tier, due time, order number, line number. Readings where PRODUCT.md is silent:
+- an order's priority is its tier (an order takes its destination's tier unless given another);
+- a destination's min and max apply per product and per run, whatever its number of orders;
+- units above the lines' needs (a pack rounded up) go to the last line served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from fractions import Fraction
+
+from app.domain.allocation.explain import ProductAllocation
+from app.domain.allocation.model import Demand, Policy, ProductRequest, Rounding, Supply
+from app.domain.allocation.placement import StockPiece, place_allocation, usable_units
+from app.domain.allocation.split import allocate
+
+
+@dataclass(frozen=True, slots=True)
+class OpenLine:
+    """An order line with need left, and what ranks it among its destination's lines."""
+
+    line_id: int
+    order_id: int
+    order_number: str
+    priority: int
+    due_at: datetime
+    line_no: int
+    product_id: int
+    destination_id: int
+    need: int
+
+    def urgency(self) -> tuple[int, datetime, str, int]:
+        return (self.priority, self.due_at, self.order_number, self.line_no)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductTerms:
+    product_id: int
+    sku: str
+    pack_size: int
+    round_up: bool
+    allow_eaches: bool
+    expiry_tracked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationTerms:
+    destination_id: int
+    code: str
+    min_units: int | None
+    max_units: int | None
+    quota_percent: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class StockAt:
+    """Available units of a product at one storage location, in one lot."""
+
+    product_id: int
+    location_id: int
+    location_code: str
+    zone: str
+    pick_seq: int
+    lot_id: int | None
+    lot_code: str | None
+    expiry: date | None
+    received_on: date
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Reserve and pick `units` at one location and lot for one order line."""
+
+    line_id: int
+    product_id: int
+    location_id: int
+    lot_id: int | None
+    zone: str
+    pick_seq: int
+    units: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    allocations: tuple[ProductAllocation, ...]  # per product (supply.product is the SKU), explained
+    tasks: tuple[Task, ...]
+
+    @property
+    def units_allocated(self) -> int:
+        return sum(task.units for task in self.tasks)
+
+
+def plan_dispatch(
+    lines: Iterable[OpenLine],
+    products: Mapping[int, ProductTerms],
+    destinations: Mapping[int, DestinationTerms],
+    stock: Iterable[StockAt],
+    *,
+    policy: Policy,
+    rounding: Rounding,
+    spill: bool,
+    today: date,
+) -> Plan:
+    """Split every product's available stock between the open lines, and say where to pick it."""
+    by_product: dict[int, dict[int, list[OpenLine]]] = {}
+    for line in lines:
+        by_product.setdefault(line.product_id, {}).setdefault(line.destination_id, []).append(line)
+    pieces: dict[int, list[StockAt]] = {}
+    for piece in stock:
+        pieces.setdefault(piece.product_id, []).append(piece)
+    requests = [
+        _request(products[product_id], destinations, demand, pieces.get(product_id, ()), today)
+        for product_id, demand in by_product.items()
+    ]
+    allocations = allocate(requests, policy=policy, rounding=rounding, spill=spill)
+    sku_to_id = {products[product_id].sku: product_id for product_id in by_product}
+    code_to_id = {terms.code: terms.destination_id for terms in destinations.values()}
+    tasks: list[Task] = []
+    for allocation in allocations:
+        product_id = sku_to_id[allocation.supply.product]
+        tasks.extend(
+            _tasks(allocation, by_product[product_id], code_to_id, pieces.get(product_id, ()), today)
+        )
+    return Plan(allocations, tuple(tasks))
+
+
+def _request(
+    terms: ProductTerms,
+    destinations: Mapping[int, DestinationTerms],
+    demand: Mapping[int, list[OpenLine]],
+    pieces: Sequence[StockAt],
+    today: date,
+) -> ProductRequest:
+    supply = Supply(
+        product=terms.sku,
+        pack_size=terms.pack_size,
+        available_units=usable_units(_pieces(pieces), today),
+        round_up=terms.round_up,
+        allow_eaches=terms.allow_eaches,
+        expiry_tracked=terms.expiry_tracked,
+    )
+    demands = []
+    for destination_id, lines in demand.items():
+        destination = destinations[destination_id]
+        quota = destination.quota_percent
+        demands.append(
+            Demand(
+                destination_code=destination.code,
+                tier=min(line.priority for line in lines),
+                need_units=sum(line.need for line in lines),
+                min_units=destination.min_units,
+                max_units=destination.max_units,
+                quota_percent=None if quota is None else Fraction(quota),
+            )
+        )
+    return ProductRequest(supply, tuple(demands))
+
+
+def _pieces(stock: Iterable[StockAt]) -> list[StockPiece]:
+    return [
+        StockPiece(s.location_code, s.pick_seq, s.lot_code, s.expiry, s.received_on, s.available)
+        for s in stock
+    ]
+
+
+def _tasks(
+    allocation: ProductAllocation,
+    demand: Mapping[int, list[OpenLine]],
+    code_to_id: Mapping[str, int],
+    stock: Sequence[StockAt],
+    today: date,
+) -> list[Task]:
+    """Place the product's units on lots and locations, then hand each destination's picks to its lines."""
+    units = {code: n for code, n in allocation.units_by_destination().items() if n}
+    if not units:
+        return []
+    placement = place_allocation(
+        units, _pieces(stock), today, expiry_tracked=allocation.supply.expiry_tracked
+    )
+    where = {(s.location_code, s.lot_code): s for s in stock}
+    picks_by_destination: dict[str, list[tuple[StockAt, int]]] = {}
+    for pick in placement.picks:
+        picks_by_destination.setdefault(pick.destination_code, []).append(
+            (where[(pick.location_code, pick.lot_code)], pick.units)
+        )
+    tasks: list[Task] = []
+    for code, picks in picks_by_destination.items():
+        lines = sorted(demand[code_to_id[code]], key=OpenLine.urgency)
+        tasks.extend(_share_among_lines(lines, picks))
+    return tasks
+
+
+def _share_among_lines(lines: Sequence[OpenLine], picks: Sequence[tuple[StockAt, int]]) -> list[Task]:
+    """Most urgent line first; what exceeds every need (a rounded-up pack) goes to the last line."""
+    tasks: list[Task] = []
+    index, left = 0, lines[0].need
+    for piece, units in picks:
+        while units:
+            last = index == len(lines) - 1
+            take = units if last else min(units, left)
+            if take:
+                tasks.append(
+                    Task(
+                        lines[index].line_id,
+                        piece.product_id,
+                        piece.location_id,
+                        piece.lot_id,
+                        piece.zone,
+                        piece.pick_seq,
+                        take,
+                    )
+                )
+            units -= take
+            left -= take
+            if left <= 0 and not last:
+                index += 1
+                left = lines[index].need
+    return tasks
+
+
+def fingerprint(
+    lines: Iterable[OpenLine],
+    products: Mapping[int, ProductTerms],
+    destinations: Mapping[int, DestinationTerms],
+    stock: Iterable[StockAt],
+    today: date,
+) -> str:
+    """What a run's result depends on, as a digest: a commit refuses inputs other than those previewed."""
+    digest = hashlib.sha256(today.isoformat().encode())
+    for line in sorted(lines, key=lambda line: line.line_id):
+        digest.update(
+            f"L{line.line_id},{line.product_id},{line.destination_id},{line.priority},{line.need};".encode()
+        )
+    for terms in sorted(products.values(), key=lambda t: t.product_id):
+        digest.update(f"P{terms!r};".encode())
+    for dest in sorted(destinations.values(), key=lambda d: d.destination_id):
+        digest.update(f"D{dest!r};".encode())
+    for s in sorted(stock, key=lambda s: (s.product_id, s.location_id, s.lot_id or 0)):
+        digest.update(f"S{s.product_id},{s.location_id},{s.lot_id},{s.available},{s.expiry};".encode())
+    return digest.hexdigest()

@@ -1,0 +1,424 @@
+"""Dispatch runs: split a site's scarce stock between its open orders, explain it, and reserve it.
+
+A preview reads one consistent snapshot and writes nothing. A commit takes the site's dispatch lock
+(two commits of one site run one after the other), locks the balance rows it reads (in key order, the
+order every stock change locks in), refuses if the inputs differ from what the supervisor previewed,
+then writes in bulk, in one transaction: the run and its explanation, pick lists and tasks, reserved
+stock, the order lines' allocated units and the orders' state. A large run is committed by the worker
+(requested through the outbox in the same transaction as the run row) and reports its progress.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db.queries.dispatch_inputs import OpenDemand, available_stock, count_open_lines, open_demand
+from app.db.session import Database, driver
+from app.domain.allocation import Policy, Rounding
+from app.domain.allocation.plan import Plan, StockAt, Task, fingerprint, plan_dispatch
+from app.domain.ledger import StockKey
+from app.domain.orders import OPEN_FOR_ALLOCATION
+from app.services import idempotency
+from app.services.errors import Invalid, NotFound, Refused
+from app.services.outbox import request_job
+from app.services.reservations import change_reserved
+from app.services.stock import Actor
+
+JOB = "dispatch_run"
+OPEN_STATES = sorted(state.value for state in OPEN_FOR_ALLOCATION)
+
+
+class StaleInputs(Refused):
+    status = 409
+    title = "Inputs changed since the preview"
+
+
+class NothingToAllocate(Refused):
+    status = 409
+    title = "Nothing to allocate"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    policy: Policy = Policy.PROPORTIONAL
+    rounding: Rounding = Rounding.LARGEST_REMAINDER
+    spill: bool = False
+
+    @classmethod
+    def parse(cls, policy: str, rounding: str, spill: bool) -> RunOptions:
+        """Options from a form or a request body, refused with the allowed values when unknown."""
+        try:
+            return cls(Policy(policy), Rounding(rounding), spill)
+        except ValueError:
+            raise Invalid(
+                "Unknown policy or rounding: {policy}, {rounding}.",
+                field="policy",
+                policy=policy,
+                rounding=rounding,
+            ) from None
+
+
+@dataclass(frozen=True)
+class RunPreview:
+    """What a run would do now: its plan, and the fingerprint of the inputs it was computed on."""
+
+    site_id: int
+    options: RunOptions
+    inputs: str
+    demand: OpenDemand
+    stock: list[StockAt]
+    plan: Plan
+
+    def summary(self) -> dict[str, Any]:
+        return _summary(self.demand, self.plan)
+
+
+async def preview_dispatch_run(
+    db: Database, site_id: int, options: RunOptions, *, now: datetime
+) -> RunPreview:
+    """The run as it would be committed now. Writes nothing and takes no lock."""
+    async with db.transaction() as session:
+        pg = await driver(session)
+        # One snapshot for demand and stock, as a commit sees them under its locks.
+        await pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        today = await _site_today(pg, site_id, now)
+        demand = await open_demand(pg, site_id, OPEN_STATES)
+        stock = await available_stock(pg, site_id, list(demand.products), lock=False)
+    plan = _plan(demand, stock, options, today)
+    inputs = fingerprint(demand.lines, demand.products, demand.destinations, stock, today)
+    return RunPreview(site_id, options, inputs, demand, stock, plan)
+
+
+async def start_dispatch_run(
+    db: Database,
+    site_id: int,
+    options: RunOptions,
+    *,
+    expected_inputs: str | None,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+    inline_max_lines: int,
+    pick_list_max_tasks: int,
+) -> tuple[int, dict[str, Any]]:
+    """Commit a run now, or queue it for the worker when it has more than `inline_max_lines` lines.
+
+    Returns (201, {"run_id", "status": "committed", "summary"}) or (202, {"run_id", "status": "queued"}).
+    A replay with the same key returns the first answer.
+    """
+    key = idempotency.check_key(idempotency_key)
+    payload = {"site": site_id, "options": asdict(options), "expected": expected_inputs}
+
+    async def operation(session: AsyncSession) -> dict[str, Any]:
+        pg = await driver(session)
+        lines = await count_open_lines(pg, site_id, OPEN_STATES)
+        if not lines:
+            raise NothingToAllocate("No open demand to allocate at this site.")
+        queued = lines > inline_max_lines
+        run_id = await pg.fetchval(
+            _INSERT_RUN,
+            site_id,
+            options.policy.value,
+            options.rounding.value,
+            options.spill,
+            "queued" if queued else "running",
+            expected_inputs,
+            actor.user_id,
+            now,
+            lines,
+        )
+        if queued:
+            await request_job(session, JOB, run_id=run_id, pick_list_max_tasks=pick_list_max_tasks)
+            return {"run_id": run_id, "status": "queued", "lines": lines}
+        summary = await _commit(session, run_id, site_id, options, expected_inputs, now, pick_list_max_tasks)
+        return {"run_id": run_id, "status": "committed", "summary": summary}
+
+    status, answer = await idempotency.once(db, actor.scope, key, payload, now, operation)
+    return (202 if answer.get("status") == "queued" else status), answer
+
+
+async def dispatch_run_job(session: AsyncSession, kwargs: dict[str, Any]) -> dict[str, int]:
+    """The worker's side of a queued run: commit it, reporting progress; a refusal is recorded on the run."""
+    pg = await driver(session)
+    run = await pg.fetchrow(_QUEUED_RUN, kwargs["run_id"])
+    if run is None:
+        return {"skipped": 1}
+    now = kwargs.get("now") or await pg.fetchval("SELECT now()")
+    options = RunOptions(Policy(run["policy"]), Rounding(run["rounding"]), run["spill"])
+    progress = _Progress(session.bind, run["id"])  # type: ignore[arg-type]
+    try:
+        summary = await _commit(
+            session,
+            run["id"],
+            run["site_id"],
+            options,
+            run["inputs_hash"],
+            now,
+            kwargs.get("pick_list_max_tasks", 40),
+            progress,
+        )
+    except Refused as refusal:
+        # Refusals come before any write: the run's row records why, in the job's own transaction.
+        status = "stale" if isinstance(refusal, StaleInputs) else "failed"
+        await pg.execute(_FINISH, run["id"], status, "{}", json.dumps(refusal.stored()), now)
+        return {"refused": 1}
+    except Exception:
+        await progress.fail()
+        raise
+    return {"lines": summary["lines"], "tasks": summary["tasks"], "units": summary["units_allocated"]}
+
+
+async def _commit(
+    session: AsyncSession,
+    run_id: int,
+    site_id: int,
+    options: RunOptions,
+    expected_inputs: str | None,
+    now: datetime,
+    pick_list_max_tasks: int,
+    progress: _Progress | None = None,
+) -> dict[str, Any]:
+    pg = await driver(session)
+    await pg.execute(_SITE_LOCK, site_id)
+    await _report(progress, "loading")
+    today = await _site_today(pg, site_id, now)
+    demand = await open_demand(pg, site_id, OPEN_STATES)
+    stock = await available_stock(pg, site_id, list(demand.products), lock=True)
+    if not demand.lines:
+        raise NothingToAllocate("No open demand to allocate at this site.")
+    inputs = fingerprint(demand.lines, demand.products, demand.destinations, stock, today)
+    if expected_inputs is not None and inputs != expected_inputs:
+        raise StaleInputs("Orders or stock changed since the preview: preview the run again.")
+    await _report(progress, "allocating", len(demand.lines))
+    plan = _plan(demand, stock, options, today)
+    await _report(progress, "writing", len(demand.lines))
+    lists = await _write(session, run_id, site_id, demand, plan, now, pick_list_max_tasks)
+    summary = {**_summary(demand, plan), "pick_lists": lists}
+    await pg.execute(_FINISH, run_id, "committed", json.dumps(summary), None, now)
+    return summary
+
+
+def _plan(demand: OpenDemand, stock: list[StockAt], options: RunOptions, today: date) -> Plan:
+    return plan_dispatch(
+        demand.lines,
+        demand.products,
+        demand.destinations,
+        stock,
+        policy=options.policy,
+        rounding=options.rounding,
+        spill=options.spill,
+        today=today,
+    )
+
+
+def _summary(demand: OpenDemand, plan: Plan) -> dict[str, Any]:
+    requested = sum(line.need for line in demand.lines)
+    allocated = plan.units_allocated
+    return {
+        "lines": len(demand.lines),
+        "products": len(demand.products),
+        "destinations": len(demand.destinations),
+        "units_requested": requested,
+        "units_allocated": allocated,
+        "shortage_units": sum(s.units for a in plan.allocations for s in a.shortages),
+        "tasks": len(plan.tasks),
+        "fill_rate": round(allocated / requested, 4) if requested else 1.0,
+    }
+
+
+async def _write(
+    session: AsyncSession,
+    run_id: int,
+    site_id: int,
+    demand: OpenDemand,
+    plan: Plan,
+    now: datetime,
+    max_tasks: int,
+) -> int:
+    """Every row of a committed run, in bulk; returns the number of pick lists."""
+    pg = await driver(session)
+    sku_to_id = {terms.sku: terms.product_id for terms in demand.products.values()}
+    code_to_id = {terms.code: terms.destination_id for terms in demand.destinations.values()}
+    await pg.copy_records_to_table(
+        "dispatch_run_lines",
+        columns=_RUN_LINE_COLUMNS,
+        records=[
+            (
+                run_id,
+                sku_to_id[allocation.supply.product],
+                code_to_id[line.destination_code],
+                line.tier,
+                line.need_units,
+                line.min_units,
+                line.max_units,
+                line.pack_size,
+                line.quota_numerator,
+                line.quota_denominator,
+                line.packs,
+                line.eaches,
+                line.units,
+                line.reason.value,
+            )
+            for allocation in plan.allocations
+            for line in allocation.lines
+        ],
+    )
+    if not plan.tasks:
+        return 0
+    lists = pick_lists(plan.tasks, max_tasks)
+    numbers = [f"{run_id}-{n:03d}" for n in range(1, len(lists) + 1)]
+    rows = await pg.fetch(_INSERT_LISTS, numbers, site_id, run_id, [zone for zone, _ in lists], now)
+    list_ids = {row["number"]: row["id"] for row in rows}
+    await pg.copy_records_to_table(
+        "pick_tasks",
+        columns=_TASK_COLUMNS,
+        records=[
+            (
+                run_id,
+                list_ids[number],
+                t.line_id,
+                t.product_id,
+                t.location_id,
+                t.lot_id,
+                t.pick_seq,
+                t.units,
+                0,
+                0,
+                "open",
+            )
+            for number, (_zone, tasks) in zip(numbers, lists, strict=True)
+            for t in tasks
+        ],
+    )
+    reserved: Counter[StockKey] = Counter()
+    by_line: Counter[int] = Counter()
+    for t in plan.tasks:
+        reserved[StockKey(t.product_id, t.location_id, t.lot_id)] += t.units
+        by_line[t.line_id] += t.units
+    await change_reserved(session, dict(reserved), now)  # rows locked by available_stock(lock=True)
+    line_ids = sorted(by_line)
+    await pg.execute(_ALLOCATE_LINES, line_ids, [by_line[i] for i in line_ids], now)
+    order_ids = sorted({line.order_id for line in demand.lines if line.line_id in by_line})
+    await pg.execute(_ORDERS_ALLOCATED, order_ids, now)
+    return len(lists)
+
+
+def pick_lists(tasks: tuple[Task, ...] | list[Task], max_tasks: int) -> list[tuple[str, list[Task]]]:
+    """Tasks per zone, in walking order, cut into lists of at most `max_tasks`."""
+    ordered = sorted(tasks, key=lambda t: (t.zone, t.pick_seq, t.location_id, t.product_id, t.lot_id or 0))
+    lists: list[tuple[str, list[Task]]] = []
+    for zone, group in groupby(ordered, key=lambda t: t.zone):
+        members = list(group)
+        lists.extend((zone, members[i : i + max_tasks]) for i in range(0, len(members), max_tasks))
+    return lists
+
+
+async def _site_today(pg: Any, site_id: int, now: datetime) -> date:
+    """The date at the site (expiry dates are local): a lot is good through its expiry day there."""
+    zone = await pg.fetchval("SELECT timezone FROM sites WHERE id = $1", site_id)
+    if zone is None:
+        raise NotFound("Unknown site.")
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+class _Progress:
+    """Progress of a queued run, written on a connection of its own so the page sees it before commit."""
+
+    def __init__(self, engine: AsyncEngine, run_id: int) -> None:
+        self.engine, self.run_id = engine, run_id
+
+    async def __call__(self, phase: str, total: int | None) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(
+                text(
+                    "UPDATE dispatch_runs SET phase = CAST(:phase AS text), status = 'running', "
+                    "progress_total = coalesce(CAST(:total AS integer), progress_total) WHERE id = :id"
+                ),
+                {"phase": phase, "total": total, "id": self.run_id},
+            )
+            await connection.commit()
+
+    async def fail(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(
+                text("UPDATE dispatch_runs SET status = 'failed', phase = 'failed' WHERE id = :id"),
+                {"id": self.run_id},
+            )
+            await connection.commit()
+
+
+async def _report(
+    progress: Callable[[str, int | None], Awaitable[None]] | None, phase: str, total: int | None = None
+) -> None:
+    if progress is not None:
+        await progress(phase, total)
+
+
+_SITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dispatch-run:' || $1::bigint, 0))"
+_INSERT_RUN = """
+    INSERT INTO dispatch_runs (site_id, policy, rounding, spill, status, inputs_hash, phase, progress_done,
+                               progress_total, summary, created_by, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $9, '{}'::jsonb, $7, $8, $8)
+    RETURNING id
+"""
+_QUEUED_RUN = """
+    SELECT id, site_id, policy, rounding, spill, inputs_hash FROM dispatch_runs
+    WHERE id = $1 AND status IN ('queued', 'running')
+"""
+_FINISH = """
+    UPDATE dispatch_runs SET status = $2, phase = $2, summary = $3::jsonb, error = $4::jsonb,
+           progress_done = progress_total, finished_at = $5, updated_at = $5
+    WHERE id = $1
+"""
+_RUN_LINE_COLUMNS = [
+    "run_id",
+    "product_id",
+    "destination_id",
+    "tier",
+    "need_units",
+    "min_units",
+    "max_units",
+    "pack_size",
+    "quota_numerator",
+    "quota_denominator",
+    "packs",
+    "eaches",
+    "units",
+    "reason",
+]
+_INSERT_LISTS = """
+    INSERT INTO pick_lists (number, site_id, run_id, zone, status, created_at, updated_at)
+    SELECT n, $2, $3, z, 'open', $5, $5 FROM unnest($1::text[], $4::text[]) AS k(n, z)
+    RETURNING id, number
+"""
+_TASK_COLUMNS = [
+    "run_id",
+    "pick_list_id",
+    "order_line_id",
+    "product_id",
+    "location_id",
+    "lot_id",
+    "pick_seq",
+    "quantity",
+    "picked",
+    "short",
+    "status",
+]
+_ALLOCATE_LINES = """
+    UPDATE dispatch_order_lines l SET allocated = l.allocated + k.units, updated_at = $3
+    FROM unnest($1::bigint[], $2::int[]) AS k(id, units) WHERE l.id = k.id
+"""
+_ORDERS_ALLOCATED = """
+    UPDATE dispatch_orders SET state = 'allocated', updated_at = $2
+    WHERE id = ANY($1::bigint[]) AND state IN ('released', 'picked')
+"""

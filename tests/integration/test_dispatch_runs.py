@@ -1,0 +1,233 @@
+"""Dispatch runs on real PostgreSQL: the worked example reserved for real, previews that write nothing,
+stale previews refused, replays, two commits at once, large runs on the worker."""
+
+import asyncio
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select, text, update
+
+from app.db.models import DispatchRun, DispatchRunLine, JobRequest, PickList, PickTask, Product
+from app.domain.allocation import Policy
+from app.services.dispatch_runs import (
+    JOB,
+    NothingToAllocate,
+    RunOptions,
+    StaleInputs,
+    pick_lists,
+    preview_dispatch_run,
+    start_dispatch_run,
+)
+from app.services.jobs import JOB_BODIES, run_request
+from tests.integration.dispatch_fixtures import ACTOR, NOW, Dest, make_destinations, make_order, receive
+from tests.integration.stock_fixtures import assert_stock_invariants, make_catalog
+
+
+@pytest.fixture
+async def site(db):
+    return (await make_catalog(db)).site_id
+
+
+async def start(db, site, options=RunOptions(), *, expected=None, key=None, inline_max_lines=2000):
+    return await start_dispatch_run(
+        db,
+        site,
+        options,
+        expected_inputs=expected,
+        actor=ACTOR,
+        idempotency_key=key or uuid.uuid4().hex,
+        now=NOW,
+        inline_max_lines=inline_max_lines,
+        pick_list_max_tasks=40,
+    )
+
+
+@pytest.fixture
+async def worked_example(db, site):
+    """PRODUCT.md's acceptance case: 120 units of a 6-pack, A in tier 1, B C D in tier 2 with 1-pack minimums."""
+    async with db.transaction() as s:
+        await s.execute(update(Product).where(Product.sku == "SKU-WATER").values(round_up_packs=True))
+    ids = await make_destinations(
+        db, Dest("A", 1), Dest("B", 2, min_units=6), Dest("C", 2, min_units=6), Dest("D", 2, min_units=6)
+    )
+    for code, need in (("A", 24), ("B", 45), ("C", 60), ("D", 20)):
+        await make_order(db, site, ids[code], [("SKU-WATER", need)], priority=1 if code == "A" else 2)
+    await receive(db, site, "SKU-WATER", 72, "A-01-01")
+    await receive(db, site, "SKU-WATER", 48, "A-01-02")
+    return ids
+
+
+async def reserved_units_by_destination(db) -> dict[str, int]:
+    async with db.sessions() as s:
+        rows = await s.execute(
+            text("""
+            SELECT d.code, sum(t.quantity) FROM pick_tasks t
+            JOIN dispatch_order_lines l ON l.id = t.order_line_id
+            JOIN dispatch_orders o ON o.id = l.order_id JOIN destinations d ON d.id = o.destination_id
+            WHERE t.status = 'open' GROUP BY d.code""")
+        )
+        return dict(rows.all())
+
+
+async def test_the_worked_example_is_reserved_pack_for_pack(db, site, worked_example):
+    status, answer = await start(db, site)
+    assert status == 201 and answer["status"] == "committed"
+    # A 4, B 6, C 8, D 2 packs of 6.
+    assert await reserved_units_by_destination(db) == {"A": 24, "B": 36, "C": 48, "D": 12}
+    summary = answer["summary"]
+    assert (summary["units_requested"], summary["units_allocated"]) == (149, 120)
+    async with db.sessions() as s:
+        reasons = dict(
+            (
+                await s.execute(
+                    text("""SELECT d.code, r.reason FROM dispatch_run_lines r
+                            JOIN destinations d ON d.id = r.destination_id""")
+                )
+            ).all()
+        )
+        states = set((await s.scalars(text("SELECT state FROM dispatch_orders"))).all())
+        reserved = await s.scalar(text("SELECT sum(reserved) FROM stock_balances"))
+    assert reasons == {
+        "A": "served_in_full",
+        "B": "remainder_plus_one",
+        "C": "remainder_plus_one",
+        "D": "proportional_share",
+    }
+    assert states == {"allocated"}
+    assert reserved == 120
+    await assert_stock_invariants(db)
+
+
+async def test_minimums_first_gives_the_other_split_of_the_worked_example(db, site, worked_example):
+    await start(db, site, RunOptions(policy=Policy.MINIMUMS_FIRST))
+    assert await reserved_units_by_destination(db) == {"A": 24, "B": 36, "C": 42, "D": 18}
+
+
+async def test_a_preview_writes_nothing_and_matches_the_commit(db, site, worked_example):
+    preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    assert {t.units for t in preview.plan.tasks} and preview.plan.units_allocated == 120
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 0
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
+    status, answer = await start(db, site, expected=preview.inputs)
+    assert answer["summary"] == {**preview.summary(), "pick_lists": answer["summary"]["pick_lists"]}
+
+
+async def test_a_commit_on_inputs_changed_since_the_preview_is_refused_and_writes_nothing(db, site, worked_example):
+    preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    await receive(db, site, "SKU-WATER", 6, "A-01-03")  # stock arrived since
+    with pytest.raises(StaleInputs):
+        await start(db, site, expected=preview.inputs)
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 0
+        assert await s.scalar(select(func.count()).select_from(PickTask)) == 0
+    fresh = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    status, _ = await start(db, site, expected=fresh.inputs)
+    assert status == 201
+
+
+async def test_a_replayed_commit_returns_the_first_answer_and_reserves_once(db, site, worked_example):
+    first = await start(db, site, key="run-1")
+    again = await start(db, site, key="run-1")
+    assert again == first
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 1
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 120
+
+
+async def test_two_commits_of_one_site_at_once_never_both_apply(db, site, worked_example):
+    preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    outcomes = await asyncio.gather(
+        start(db, site, expected=preview.inputs),
+        start(db, site, expected=preview.inputs),
+        return_exceptions=True,
+    )
+    committed = [o for o in outcomes if isinstance(o, tuple)]
+    refused = [o for o in outcomes if isinstance(o, StaleInputs)]
+    assert len(committed) == 1 and len(refused) == 1  # the second waited for the first, then saw new inputs
+    assert await reserved_units_by_destination(db) == {"A": 24, "B": 36, "C": 48, "D": 12}
+    await assert_stock_invariants(db)
+
+
+async def test_a_second_run_allocates_only_what_is_still_needed(db, site, worked_example):
+    await start(db, site)
+    await receive(db, site, "SKU-WATER", 60, "B-01-01")
+    _status, answer = await start(db, site)
+    # 29 units were short; 60 more arrived: every destination now gets its need (round-up kept).
+    assert answer["summary"]["units_requested"] == 29
+    assert await reserved_units_by_destination(db) == {"A": 24, "B": 48, "C": 60, "D": 24}
+    await assert_stock_invariants(db)
+
+
+async def test_no_open_demand_is_refused(db, site):
+    with pytest.raises(NothingToAllocate):
+        await start(db, site)
+
+
+async def test_draft_and_cancelled_orders_are_not_allocated(db, site):
+    ids = await make_destinations(db, Dest("A", 1), Dest("B", 1))
+    await make_order(db, site, ids["A"], [("SKU-WATER", 12)], priority=1, state="draft")
+    await make_order(db, site, ids["B"], [("SKU-WATER", 12)], priority=1, state="cancelled")
+    await receive(db, site, "SKU-WATER", 60, "A-01-01")
+    with pytest.raises(NothingToAllocate):
+        await start(db, site)
+
+
+async def test_expired_lots_are_never_reserved_and_the_first_to_expire_goes_first(db, site):
+    ids = await make_destinations(db, Dest("A", 1))
+    await make_order(db, site, ids["A"], [("SKU-YOG", 24)], priority=1)
+    await receive(db, site, "SKU-YOG", 24, "A-01-01", lot="OLD", expiry=date(2026, 11, 20))  # expired
+    await receive(db, site, "SKU-YOG", 12, "A-01-02", lot="SOON", expiry=date(2026, 12, 1))
+    await receive(db, site, "SKU-YOG", 24, "A-01-03", lot="LATE", expiry=date(2027, 1, 15))
+    await start(db, site)
+    async with db.sessions() as s:
+        rows = (
+            await s.execute(
+                text("""SELECT lot.code, sum(t.quantity) FROM pick_tasks t JOIN lots lot ON lot.id = t.lot_id
+                        GROUP BY lot.code""")
+            )
+        ).all()
+    assert dict(rows) == {"SOON": 12, "LATE": 12}
+    await assert_stock_invariants(db)
+
+
+async def test_a_large_run_is_queued_and_committed_by_the_worker_with_its_progress(db, site, worked_example):
+    status, answer = await start(db, site, inline_max_lines=1)
+    assert status == 202 and answer["status"] == "queued"
+    async with db.sessions() as s:
+        request = await s.scalar(select(JobRequest).where(JobRequest.function == JOB))
+        run = await s.get(DispatchRun, answer["run_id"])
+    assert run.status == "queued" and run.progress_total == 4
+    result = await run_request(db, request.id, JOB_BODIES, worker_id="w1", now=NOW)
+    assert result["tasks"] >= 4
+    async with db.sessions() as s:
+        run = await s.get(DispatchRun, answer["run_id"])
+        explained = await s.scalar(select(func.count()).select_from(DispatchRunLine))
+        lists = await s.scalar(select(func.count()).select_from(PickList))
+    assert (run.status, run.phase, run.progress_done) == ("committed", "committed", 4)
+    assert run.summary["units_allocated"] == 120 and explained == 4 and lists >= 1
+    await assert_stock_invariants(db)
+
+
+async def test_a_queued_run_whose_inputs_changed_is_recorded_as_stale(db, site, worked_example):
+    preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    _status, answer = await start(db, site, expected=preview.inputs, inline_max_lines=0)
+    await receive(db, site, "SKU-WATER", 6, "A-01-03")
+    async with db.sessions() as s:
+        request_id = await s.scalar(select(JobRequest.id).where(JobRequest.function == JOB))
+    assert await run_request(db, request_id, JOB_BODIES, worker_id="w1", now=NOW) == {"refused": 1}
+    async with db.sessions() as s:
+        run = await s.get(DispatchRun, answer["run_id"])
+        assert await s.scalar(select(func.count()).select_from(PickTask)) == 0
+    assert run.status == "stale" and "preview the run again" in run.error["message"]
+
+
+def test_pick_lists_follow_the_path_per_zone_and_are_cut_at_the_limit():
+    from app.domain.allocation.plan import Task
+
+    tasks = [Task(i, 1, 100 + i, None, "A" if i % 2 else "B", 50 - i, 1) for i in range(10)]
+    lists = pick_lists(tasks, 3)
+    assert [(zone, len(members)) for zone, members in lists] == [("A", 3), ("A", 2), ("B", 3), ("B", 2)]
+    for _zone, members in lists:
+        assert [t.pick_seq for t in members] == sorted(t.pick_seq for t in members)
