@@ -32,6 +32,7 @@ from app.routes.api_stock import (
     ApiStockController,
 )
 from app.routes.auth import ApiAuthController, AuthController
+from app.routes.dispatch import DispatchController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
 from app.routes.imports import ImportsController
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ApiMovementsController,
             HomeController,
             StockController,
+            DispatchController,
             OperationsController,
             AdminUsersController,
             ImportsController,

@@ -53,7 +53,8 @@ class KeyringBackend(FernetBackend):
     def rotate(self, token: str) -> str:
         """The same plaintext, encrypted with the current key."""
         self.mount_vault(current_key())
-        return self.fernet.rotate(token.encode()).decode()  # type: ignore[attr-defined]
+        rotated: bytes = self.fernet.rotate(token.encode())  # type: ignore[attr-defined]
+        return rotated.decode()
 
 
 def encrypted_text() -> Any:

@@ -6,9 +6,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.response import Redirect
 
 from app.db.queries.users import SiteRow, all_sites, site_by_code
 from app.domain.access import Principal
+from app.services.errors import NotFound as RefusedNotFound
 from app.web.context import AppContext
 
 
@@ -39,6 +41,14 @@ async def site_for(ctx: AppContext, principal: Principal, code: str) -> SiteRow:
     if not principal.may_work_on(site.id):
         raise PermissionDeniedException("This site is not one of yours.")
     return site
+
+
+async def to_first_site(request: Request[Any, Any, Any], ctx: AppContext, route: str) -> Redirect:
+    """Where a nav link lands: `route` at the person's first site."""
+    sites = await sites_of(ctx, principal_of(request))
+    if not sites:
+        raise RefusedNotFound("You are not assigned to any site yet. Ask an administrator.")
+    return Redirect(request.app.route_reverse(route, site=sites[0].code), status_code=303)
 
 
 async def sites_of(ctx: AppContext, principal: Principal) -> list[SiteRow]:

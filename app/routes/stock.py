@@ -34,7 +34,7 @@ from app.db.queries.stock_views import (
 )
 from app.db.queries.users import SiteRow
 from app.domain.access import EVERYONE
-from app.routes.common import principal_of, site_for, sites_of
+from app.routes.common import principal_of, site_for, sites_of, to_first_site
 from app.services.errors import NotFound
 from app.web import i18n
 from app.web.auth import access
@@ -153,10 +153,7 @@ class StockController(Controller):
     @get("/stock", name="stock:home")
     async def home(self, request: Request[Any, Any, Any], ctx: Ctx) -> Redirect:
         """The stock search of the person's first site (the nav link lands here)."""
-        sites = await sites_of(ctx, principal_of(request))
-        if not sites:
-            raise NotFound("You are not assigned to any site yet. Ask an administrator.")
-        return Redirect(request.app.route_reverse("stock:search", site=sites[0].code), status_code=303)
+        return await to_first_site(request, ctx, "stock:search")
 
     @get("/sites/{site:str}/stock", name="stock:search")
     async def search(

@@ -117,6 +117,19 @@ def format_number(value: float | int, digits: int = 0) -> str:
     return str(_number_pattern(digits).apply(value, _locale(code)))
 
 
+def format_percent(value: float, digits: int = 0) -> str:
+    """A share as a percentage per locale (fr: 87,5 %; en: 87.5%)."""
+    return str(_percent_pattern(current_locale.get(), digits).apply(value, _locale(current_locale.get())))
+
+
+@lru_cache(maxsize=8)
+def _percent_pattern(code: str, digits: int) -> numbers.NumberPattern:
+    """The locale's own percent pattern (fr puts a space before %), with `digits` decimals."""
+    pattern = numbers.parse_pattern(_locale(code).percent_formats[None].pattern)
+    pattern.frac_prec = (digits, digits)
+    return pattern
+
+
 def format_datetime(value: datetime | None) -> str:
     if value is None:
         return "—"

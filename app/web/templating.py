@@ -30,7 +30,12 @@ def make_environment() -> Environment:
         ngettext=lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
         newstyle=False,  # our gettext fills {name} placeholders itself (newstyle would apply % formatting)
     )
-    env.filters.update(number=i18n.format_number, datetime=i18n.format_datetime, date=i18n.format_date)
+    env.filters.update(
+        number=i18n.format_number,
+        percent=i18n.format_percent,
+        datetime=i18n.format_datetime,
+        date=i18n.format_date,
+    )
     env.globals["current_locale"] = i18n.current_locale.get
     return env
 

@@ -23,24 +23,29 @@ class OpenDemand:
 
 
 _DEMAND = """
-    SELECT l.id, o.id, o.number, o.priority, o.due_at, l.line_no,
-           p.id, p.sku, p.pack_size, p.round_up_packs, p.allow_eaches, p.expiry_tracked,
-           d.id, d.code, d.min_units, d.max_units, d.quota_percent,
+    SELECT l.id, o.id, o.number, o.priority, o.due_at, l.line_no, l.product_id, o.destination_id,
            l.quantity - l.allocated - l.picked - l.shipped AS need
     FROM dispatch_orders o
     JOIN dispatch_order_lines l ON l.order_id = o.id
-    JOIN products p ON p.id = l.product_id
-    JOIN destinations d ON d.id = o.destination_id
     WHERE o.site_id = $1 AND o.state = ANY($2::text[])
       AND l.quantity - l.allocated - l.picked - l.shipped > 0
     ORDER BY l.id
 """
+# The terms of the products and destinations those lines name: a few thousand rows, not one per line.
+_PRODUCTS = """
+    SELECT id, sku, pack_size, round_up_packs, allow_eaches, expiry_tracked
+    FROM products WHERE id = ANY($1::bigint[])
+"""
+_DESTINATIONS = """
+    SELECT id, code, min_units, max_units, quota_percent FROM destinations WHERE id = ANY($1::bigint[])
+"""
 
-# Stock a run may hand out: storage locations in use, unreserved units. Lot-less stock is first in by
-# the oldest receipt into that balance (approximated by the lot's or balance's creation date).
+# Stock a run may hand out: storage locations in use, unreserved units. Lots rotate by their receipt
+# (the lot's creation); lot-less stock has no receipt date to rotate by (a balance's last change is not
+# one), so all of it is one class and the line's location preference decides.
 _STOCK = """
     SELECT b.product_id, b.location_id, loc.code, loc.zone, loc.pick_seq,
-           b.lot_id, lot.code, lot.expiry, coalesce(lot.created_at, b.updated_at)::date,
+           b.lot_id, lot.code, lot.expiry, coalesce(lot.created_at::date, DATE '2000-01-01'),
            b.on_hand - b.reserved
     FROM stock_balances b
     JOIN locations loc ON loc.id = b.location_id
@@ -53,20 +58,11 @@ _STOCK = """
 
 async def open_demand(pg: Any, site_id: int, states: list[str]) -> OpenDemand:
     """Every order line of the site with need left, in orders open for allocation."""
-    lines: list[OpenLine] = []
-    products: dict[int, ProductTerms] = {}
-    destinations: dict[int, DestinationTerms] = {}
-    for row in await pg.fetch(_DEMAND, site_id, states):
-        product_id, destination_id = row[6], row[12]
-        lines.append(
-            OpenLine(row[0], row[1], row[2], row[3], row[4], row[5], product_id, destination_id, row[17])
-        )
-        if product_id not in products:
-            products[product_id] = ProductTerms(product_id, row[7], row[8], row[9], row[10], row[11])
-        if destination_id not in destinations:
-            destinations[destination_id] = DestinationTerms(
-                destination_id, row[13], row[14], row[15], row[16]
-            )
+    lines = [OpenLine(*row) for row in await pg.fetch(_DEMAND, site_id, states)]
+    product_ids = sorted({line.product_id for line in lines})
+    destination_ids = sorted({line.destination_id for line in lines})
+    products = {row[0]: ProductTerms(*row) for row in await pg.fetch(_PRODUCTS, product_ids)}
+    destinations = {row[0]: DestinationTerms(*row) for row in await pg.fetch(_DESTINATIONS, destination_ids)}
     return OpenDemand(lines, products, destinations)
 
 

@@ -111,6 +111,13 @@ def _take_from_class(
 ) -> int:
     """Take up to `units` from one rotation class: one covering location, else the fewest (largest
     first), ties by pick path. Returns the units taken."""
+    if len(stock) == 1:  # the common case (a lot, or a single location): nothing to choose
+        piece, i = stock[0]
+        take = min(left[i], units)
+        if take:
+            left[i] -= take
+            taken.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take))
+        return take
     by_location: dict[str, list[tuple[StockPiece, int]]] = {}
     for piece, i in stock:
         if left[i]:

@@ -115,11 +115,12 @@ def plan_dispatch(
     by_product: dict[int, dict[int, list[OpenLine]]] = {}
     for line in lines:
         by_product.setdefault(line.product_id, {}).setdefault(line.destination_id, []).append(line)
-    pieces: dict[int, list[StockAt]] = {}
+    held: dict[int, list[StockAt]] = {}
     for piece in stock:
-        pieces.setdefault(piece.product_id, []).append(piece)
+        held.setdefault(piece.product_id, []).append(piece)
+    pieces = {product_id: _pieces(rows) for product_id, rows in held.items()}
     requests = [
-        _request(products[product_id], destinations, demand, pieces.get(product_id, ()), today)
+        _request(products[product_id], destinations, demand, pieces.get(product_id, []), today)
         for product_id, demand in by_product.items()
     ]
     allocations = allocate(requests, policy=policy, rounding=rounding, spill=spill)
@@ -129,7 +130,14 @@ def plan_dispatch(
     for allocation in allocations:
         product_id = sku_to_id[allocation.supply.product]
         tasks.extend(
-            _tasks(allocation, by_product[product_id], code_to_id, pieces.get(product_id, ()), today)
+            _tasks(
+                allocation,
+                by_product[product_id],
+                code_to_id,
+                held.get(product_id, []),
+                pieces.get(product_id, []),
+                today,
+            )
         )
     return Plan(allocations, tuple(tasks))
 
@@ -138,13 +146,13 @@ def _request(
     terms: ProductTerms,
     destinations: Mapping[int, DestinationTerms],
     demand: Mapping[int, list[OpenLine]],
-    pieces: Sequence[StockAt],
+    pieces: Sequence[StockPiece],
     today: date,
 ) -> ProductRequest:
     supply = Supply(
         product=terms.sku,
         pack_size=terms.pack_size,
-        available_units=usable_units(_pieces(pieces), today),
+        available_units=usable_units(pieces, today),
         round_up=terms.round_up,
         allow_eaches=terms.allow_eaches,
         expiry_tracked=terms.expiry_tracked,
@@ -178,6 +186,7 @@ def _tasks(
     demand: Mapping[int, list[OpenLine]],
     code_to_id: Mapping[str, int],
     stock: Sequence[StockAt],
+    pieces: Sequence[StockPiece],
     today: date,
 ) -> list[Task]:
     """Place the product's units on lots and locations, then hand each destination's picks to its lines."""

@@ -77,8 +77,6 @@ def upgrade() -> None:
     sa.Column('eaches', sa.Integer(), nullable=False),
     sa.Column('units', sa.Integer(), nullable=False),
     sa.Column('reason', sa.String(length=24), nullable=False),
-    sa.ForeignKeyConstraint(['destination_id'], ['destinations.id'], name=op.f('fk_dispatch_run_lines_destination_id_destinations'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_dispatch_run_lines_product_id_products'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['run_id'], ['dispatch_runs.id'], name=op.f('fk_dispatch_run_lines_run_id_dispatch_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('run_id', 'product_id', 'destination_id', name=op.f('pk_dispatch_run_lines'))
     )
@@ -124,12 +122,8 @@ def upgrade() -> None:
     sa.CheckConstraint('picked >= 0 AND short >= 0', name=op.f('ck_pick_tasks_progress_not_negative')),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_pick_tasks_quantity_positive')),
     sa.ForeignKeyConstraint(['done_by'], ['users.id'], name=op.f('fk_pick_tasks_done_by_users')),
-    sa.ForeignKeyConstraint(['location_id'], ['locations.id'], name=op.f('fk_pick_tasks_location_id_locations'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['lot_id'], ['lots.id'], name=op.f('fk_pick_tasks_lot_id_lots'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['order_line_id'], ['dispatch_order_lines.id'], name=op.f('fk_pick_tasks_order_line_id_dispatch_order_lines'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['pick_list_id'], ['pick_lists.id'], name=op.f('fk_pick_tasks_pick_list_id_pick_lists'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_pick_tasks_product_id_products'), ondelete='RESTRICT'),
-    sa.ForeignKeyConstraint(['run_id'], ['dispatch_runs.id'], name=op.f('fk_pick_tasks_run_id_dispatch_runs'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pick_tasks'))
     )
     op.create_index('ix_pick_tasks_list_path', 'pick_tasks', ['pick_list_id', 'pick_seq'], unique=False)

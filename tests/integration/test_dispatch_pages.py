@@ -1,0 +1,155 @@
+"""The supervisor's dispatch screen: preview (page or fragment), compare, commit once, follow the run."""
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import func, select, text, update
+
+from app.asgi import create_app
+from app.db.models import DispatchRun, Product
+from app.services.jobs import JOB_BODIES, run_request
+from app.settings import load_settings
+from tests.conftest import TEST_ENV
+from tests.helpers import login, post_form
+from tests.integration.dispatch_fixtures import Dest, make_destinations, make_order, receive
+from tests.integration.stock_fixtures import make_catalog
+from tests.integration.test_stock_pages import rows
+
+HX = {"HX-Request": "true"}
+BASE = "https://testserver.local"
+
+
+@pytest.fixture
+async def lyon(db):
+    """The worked example of PRODUCT.md at LYS."""
+    site = (await make_catalog(db)).site_id
+    async with db.transaction() as s:
+        await s.execute(update(Product).where(Product.sku == "SKU-WATER").values(round_up_packs=True))
+    ids = await make_destinations(
+        db, Dest("A", 1), Dest("B", 2, min_units=6), Dest("C", 2, min_units=6), Dest("D", 2, min_units=6)
+    )
+    for code, need in (("A", 24), ("B", 45), ("C", 60), ("D", 20)):
+        await make_order(db, site, ids[code], [("SKU-WATER", need)], priority=1 if code == "A" else 2)
+    await receive(db, site, "SKU-WATER", 120, "A-01-01")
+    return site
+
+
+@pytest.fixture
+async def supervisor(client, personas):
+    p = personas["supervisor"]
+    await login(client, p.username, p.password)
+    return client
+
+
+def hidden(html: str, name: str) -> str:
+    found = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert found, f"no hidden field {name}"
+    return found.group(1)
+
+
+async def test_the_dispatch_page_shows_the_open_demand_and_the_run_options(lyon, supervisor):
+    page = await supervisor.get("/sites/LYS/dispatch/")
+    assert page.status_code == 200
+    html = page.text
+    assert 'name="policy"' in html and 'name="rounding"' in html and 'name="compare"' in html
+    assert re.search(r"149", html)  # units needed
+    assert "<html" in html
+
+
+async def test_a_preview_swaps_in_as_a_fragment_and_explains_every_short_line(lyon, supervisor, db):
+    answer = await supervisor.get(
+        "/sites/LYS/dispatch/preview",
+        params={"policy": "proportional", "rounding": "largest_remainder"},
+        headers=HX,
+    )
+    assert answer.status_code == 200
+    html = answer.text
+    assert "<html" not in html and html.lstrip().startswith('<section id="preview"')
+    table = [r for r in rows(html) if r and r[0].startswith("SKU-WATER")]
+    # B, C and D are short (A is served in full and filtered out by default); quotas 5.76, 7.68, 2.56.
+    assert [(r[1].split()[0], r[6], r[8]) for r in table] == [
+        ("C", "7,68", "8"),
+        ("B", "5,76", "6"),
+        ("D", "2,56", "2"),
+    ]
+    async with db.reads() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 0  # a preview writes nothing
+
+
+async def test_a_preview_as_a_full_page_can_be_reloaded(lyon, supervisor):
+    page = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "even"})
+    assert page.status_code == 200 and "<html" in page.text and 'id="commit-form"' in page.text
+
+
+async def test_two_policies_side_by_side(lyon, supervisor):
+    html = (
+        await supervisor.get(
+            "/sites/LYS/dispatch/preview",
+            params={"policy": "proportional", "compare": "minimums_first", "show": "all"},
+            headers=HX,
+        )
+    ).text
+    compared = {r[0].split()[0]: (r[2].split()[0], r[3].split()[0]) for r in rows(html) if len(r) == 5}
+    assert compared == {"A": ("24", "24"), "B": ("36", "36"), "C": ("48", "42"), "D": ("12", "18")}
+
+
+async def test_an_unknown_policy_is_refused_with_the_allowed_words(lyon, supervisor):
+    answer = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "lottery"}, headers=HX)
+    assert answer.status_code == 422 and "lottery" in answer.text
+
+
+async def test_commit_from_the_preview_reserves_once_and_opens_the_run(lyon, supervisor, db):
+    preview = (await supervisor.get("/sites/LYS/dispatch/preview", headers=HX)).text
+    form = {name: hidden(preview, name) for name in ("policy", "rounding", "spill", "inputs", "key")}
+    answer = await post_form(supervisor, "/sites/LYS/dispatch/runs", form, headers=HX)
+    again = await post_form(supervisor, "/sites/LYS/dispatch/runs", form, headers=HX)  # a double tap
+    assert answer.status_code == 200 and answer.headers["hx-redirect"] == again.headers["hx-redirect"]
+    run_page = await supervisor.get(answer.headers["hx-redirect"])
+    assert run_page.status_code == 200
+    async with db.reads() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 1
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 120
+    assert "run-committed" in run_page.text
+    explained = {r[1].split()[0]: r[9] for r in rows(run_page.text) if len(r) == 12}
+    assert explained == {"B": "36", "C": "48", "D": "12"}  # short lines, as the preview showed them
+
+
+async def test_a_commit_after_the_stock_changed_asks_for_a_new_preview(lyon, supervisor, db):
+    preview = (await supervisor.get("/sites/LYS/dispatch/preview", headers=HX)).text
+    form = {name: hidden(preview, name) for name in ("policy", "rounding", "spill", "inputs", "key")}
+    await receive(db, lyon, "SKU-WATER", 6, "A-01-02")
+    answer = await post_form(supervisor, "/sites/LYS/dispatch/runs", form, headers=HX)
+    assert answer.status_code == 409
+    assert "/sites/LYS/dispatch/preview?" in answer.text
+    async with db.reads() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 0
+
+
+async def test_a_queued_run_shows_its_progress_until_the_worker_commits_it(lyon, db_urls, personas, db):
+    settings = load_settings({**TEST_ENV, "DISPATCH_INLINE_MAX_LINES": "0"})  # every run goes to the worker
+    async with AsyncTestClient(create_app(settings, database_url=db_urls.libpq), base_url=BASE) as client:
+        await login(client, personas["supervisor"].username, personas["supervisor"].password)
+        preview = (await client.get("/sites/LYS/dispatch/preview", headers=HX)).text
+        form = {name: hidden(preview, name) for name in ("policy", "rounding", "spill", "inputs", "key")}
+        run_url = (await post_form(client, "/sites/LYS/dispatch/runs", form, headers=HX)).headers[
+            "hx-redirect"
+        ]
+        page = await client.get(run_url)
+        assert 'id="run-progress"' in page.text and 'hx-trigger="every 500ms"' in page.text
+        poll = await client.get(run_url + "/progress", headers=HX)
+        assert poll.status_code == 200 and "<progress" in poll.text
+        async with db.reads() as s:
+            request_id = await s.scalar(text("SELECT id FROM job_requests WHERE function = 'dispatch_run'"))
+        await run_request(
+            db, request_id, JOB_BODIES, worker_id="w", now=datetime.now(UTC)
+        )  # the worker's part
+        done = await client.get(run_url + "/progress", headers=HX)
+        assert done.headers.get("hx-redirect") == run_url  # polling ends: the page reloads with the result
+
+
+async def test_operators_cannot_reach_the_dispatch_screen(lyon, client, personas):
+    p = personas["operator"]
+    await login(client, p.username, p.password)
+    assert (await client.get("/sites/LYS/dispatch/")).status_code == 403
