@@ -32,6 +32,7 @@ from app.routes.api_stock import (
     ApiStockController,
 )
 from app.routes.auth import ApiAuthController, AuthController
+from app.routes.api_dispatch import ApiDispatchRunsController
 from app.routes.dispatch import DispatchController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             HomeController,
             StockController,
             DispatchController,
+            ApiDispatchRunsController,
             OperationsController,
             AdminUsersController,
             ImportsController,

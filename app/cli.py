@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import ParamSpec
+from typing import ParamSpec, TypeVar
 
 import click
 
@@ -235,18 +235,19 @@ def users() -> None:
     """User accounts. Passwords are read from stdin or prompted, never taken as arguments."""
 
 
-async def _with_users(
-    settings: Settings, urls: DatabaseUrls, change: Callable[[Database], Awaitable[object]]
-) -> None:
-    """Run one user-management service call against its own short-lived engine."""
+async def _with_database(
+    settings: Settings, urls: DatabaseUrls, call: Callable[[Database], Awaitable[T]]
+) -> T:
+    """Run one service call against its own short-lived engine; returns its result."""
     db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-cli"))
     try:
-        await change(db)
+        return await call(db)
     finally:
         await db.dispose()
 
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def _refused_as_click(fn: Callable[P, None]) -> Callable[P, None]:
@@ -278,7 +279,7 @@ def users_create(
     draft = UserDraft(username, full_name, role, sites, locale)
     with database(settings) as urls:
         _run(
-            _with_users(
+            _with_database(
                 settings,
                 urls,
                 lambda db: user_service.create_user(db, draft, password, actor=Actor.system(), now=_now()),
@@ -296,7 +297,7 @@ def users_set_password(username: str) -> None:
     password = _read_password()
     with database(settings) as urls:
         _run(
-            _with_users(
+            _with_database(
                 settings,
                 urls,
                 lambda db: user_service.set_password(
@@ -315,13 +316,32 @@ def users_disable(username: str) -> None:
     settings = _settings()
     with database(settings) as urls:
         _run(
-            _with_users(
+            _with_database(
                 settings,
                 urls,
                 lambda db: user_service.set_active(db, username, False, actor=Actor.system(), now=_now()),
             )
         )
     click.echo(f"disabled {username.lower()}")
+
+
+# ---------------------------------------------------------------- keys
+
+
+@main.group()
+def keys() -> None:
+    """Encryption keys of sensitive columns (DATA_KEY)."""
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every sensitive value with DATA_KEY (old keys listed in DATA_KEY_PREVIOUS)."""
+    from app.services.data_keys import rotate_data_key
+
+    settings = _settings()
+    with database(settings) as urls:
+        count = _run(_with_database(settings, urls, rotate_data_key))
+    click.echo(f"re-encrypted {count} values with the current DATA_KEY; DATA_KEY_PREVIOUS may now be emptied")
 
 
 # ---------------------------------------------------------------- demo

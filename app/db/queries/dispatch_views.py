@@ -142,6 +142,15 @@ async def recent_runs(session: AsyncSession, site_id: int, limit: int = 20) -> l
     return [RunRow(*row) for row in rows]
 
 
+async def run_site_code(session: AsyncSession, run_id: int) -> str | None:
+    """The code of the site a run belongs to (None for an unknown run)."""
+    code = await session.scalar(
+        text("SELECT s.code FROM dispatch_runs r JOIN sites s ON s.id = r.site_id WHERE r.id = :id"),
+        {"id": run_id},
+    )
+    return None if code is None else str(code)
+
+
 async def run_by_id(session: AsyncSession, site_id: int, run_id: int) -> RunRow | None:
     row = (
         await session.execute(

@@ -1,0 +1,281 @@
+"""JSON API v1 of dispatch runs: preview (allocations, shortages, explanations, reservations) or commit.
+
+A preview writes nothing and returns `inputs`, the fingerprint of what it was computed on: send it back
+with the commit (`expected_inputs`) and the commit is refused (409) if orders or stock changed since.
+A commit needs an `Idempotency-Key`; a large run is queued (202) and followed with GET …/{id}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from app.db.queries.dispatch_views import (
+    ExplanationRow,
+    RunRow,
+    recent_runs,
+    run_by_id,
+    run_explanation,
+    run_site_code,
+)
+from app.domain.access import SUPERVISORS
+from app.routes.api_stock import IdempotencyKey, _ApiController, _site, problems
+from app.routes.common import principal_of
+from app.services.dispatch_runs import RunOptions, RunPreview, preview_dispatch_run, start_dispatch_run
+from app.services.errors import NotFound
+from app.services.stock import Actor
+from app.web.auth import access
+from app.web.context import AppContext, Ctx
+
+PolicyName = Literal["proportional", "minimums_first", "quota", "even", "strict_priority"]
+RoundingName = Literal["largest_remainder", "sainte_lague"]
+
+
+class RunBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    site: str
+    policy: PolicyName = "proportional"
+    rounding: RoundingName = "largest_remainder"
+    spill: bool = False
+    preview: Annotated[bool, msgspec.Meta(description="true: compute and write nothing.")] = True
+    expected_inputs: (
+        Annotated[str, msgspec.Meta(description="`inputs` of the preview this commit confirms.")] | None
+    ) = None
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One destination's share of one product, and why."""
+
+    product: str
+    destination: str
+    tier: int
+    need_units: int
+    min_units: int | None
+    max_units: int | None
+    pack_size: int
+    quota_packs: float  # the exact quota before rounding
+    rounding_step: int
+    packs: int
+    eaches: int
+    units: int
+    fill_rate: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Shortage:
+    product: str
+    destination: str
+    units: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Units to reserve (and pick) at one location and lot for one order line."""
+
+    order: str
+    line: int
+    product: str
+    location: str
+    lot: str | None
+    units: int
+
+
+@dataclass(frozen=True)
+class PreviewAnswer:
+    preview: bool
+    inputs: str
+    summary: dict[str, Any]
+    allocations: list[Allocation]
+    shortages: list[Shortage]
+    reservations: list[Reservation]
+
+
+@dataclass(frozen=True)
+class RunAnswer:
+    id: int
+    site: str
+    status: str  # queued, running, committed, stale (inputs changed), failed
+    policy: str
+    rounding: str
+    spill: bool
+    summary: dict[str, Any]
+    error: str | None
+    created_at: str
+    finished_at: str | None
+    explanations: list[Allocation]
+    explanations_total: int
+
+
+def _allocation(row: ExplanationRow) -> Allocation:
+    return Allocation(
+        row.sku,
+        row.destination,
+        row.tier,
+        row.need_units,
+        row.min_units,
+        row.max_units,
+        row.pack_size,
+        round(row.quota, 6),
+        row.rounding_step,
+        row.packs,
+        row.eaches,
+        row.units,
+        round(row.fill_rate, 4),
+        row.reason,
+    )
+
+
+def preview_answer(preview: RunPreview) -> PreviewAnswer:
+    """Everything a preview decided, in the API's words (codes, not ids)."""
+    demand = preview.demand
+    skus = {terms.product_id: terms.sku for terms in demand.products.values()}
+    lines = {line.line_id: line for line in demand.lines}
+    places = {(s.location_id, s.lot_id): s for s in preview.stock}
+    allocations, shortages = [], []
+    for product in preview.plan.allocations:
+        for line in product.lines:
+            allocations.append(
+                Allocation(
+                    product.supply.product,
+                    line.destination_code,
+                    line.tier,
+                    line.need_units,
+                    line.min_units,
+                    line.max_units,
+                    line.pack_size,
+                    round(line.quota_numerator / line.quota_denominator, 6),
+                    line.rounding_step,
+                    line.packs,
+                    line.eaches,
+                    line.units,
+                    round(float(line.fill_rate), 4),
+                    line.reason.value,
+                )
+            )
+            if line.shortage_units:
+                shortages.append(Shortage(product.supply.product, line.destination_code, line.shortage_units))
+    reservations = [
+        Reservation(
+            lines[t.line_id].order_number,
+            lines[t.line_id].line_no,
+            skus[t.product_id],
+            places[(t.location_id, t.lot_id)].location_code,
+            places[(t.location_id, t.lot_id)].lot_code,
+            t.units,
+        )
+        for t in preview.plan.tasks
+    ]
+    return PreviewAnswer(True, preview.inputs, preview.summary(), allocations, shortages, reservations)
+
+
+def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -> RunAnswer:
+    return RunAnswer(
+        run.id,
+        site,
+        run.status,
+        run.policy,
+        run.rounding,
+        run.spill,
+        run.summary,
+        run.error["message"] if run.error else None,
+        run.created_at.isoformat(),
+        run.finished_at.isoformat() if run.finished_at else None,
+        [_allocation(row) for row in rows],
+        total,
+    )
+
+
+Limit = Annotated[int, QueryParameter(ge=1, le=100_000, description="Explanation rows per page.")]
+Offset = Annotated[int, QueryParameter(ge=0, description="Explanation rows to skip.")]
+
+
+class ApiDispatchRunsController(_ApiController):
+    path = "/api/v1/dispatch-runs"
+    tags = ["dispatch"]
+
+    @post(
+        "/",
+        name="api:dispatch-runs-create",
+        opt=access(SUPERVISORS),
+        status_code=200,
+        responses=problems(403, 409, 422),
+    )
+    async def create_run(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        data: JSONBody[RunBody],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Any]:
+        """Preview a dispatch run of a site (200, writes nothing) or commit it (201; 202 when queued).
+
+        The Idempotency-Key header is required for a commit; a preview ignores it.
+        """
+        principal = principal_of(request)
+        async with ctx.db.reads() as session:
+            site = await _site(session, principal, data.site)
+        options = RunOptions.parse(data.policy, data.rounding, data.spill)
+        if data.preview:
+            preview = await preview_dispatch_run(ctx.db, site.id, options, now=ctx.now())
+            return Response(preview_answer(preview), status_code=200)
+        status, answer = await start_dispatch_run(
+            ctx.db,
+            site.id,
+            options,
+            expected_inputs=data.expected_inputs,
+            actor=Actor(principal.user_id, str(principal.user_id)),
+            idempotency_key=idempotency_key or "",
+            now=ctx.now(),
+            inline_max_lines=ctx.settings.dispatch.inline_run_max_lines,
+            pick_list_max_tasks=ctx.settings.dispatch.pick_list_max_tasks,
+        )
+        location = request.app.route_reverse("api:dispatch-runs-show", run_id=answer["run_id"])
+        return Response(
+            await self._run(ctx, site.code, site.id, answer["run_id"]),
+            status_code=status,
+            headers={"Location": location},
+        )
+
+    @get("/", name="api:dispatch-runs-list", opt=access(SUPERVISORS), responses=problems(403, 422))
+    async def list_runs(self, request: Request[Any, Any, Any], ctx: Ctx, site: str) -> list[RunAnswer]:
+        """The site's latest 50 runs, newest first (without their explanations)."""
+        async with ctx.db.reads() as session:
+            found = await _site(session, principal_of(request), site)
+            runs = await recent_runs(session, found.id, limit=50)
+        return [run_answer(found.code, run, [], 0) for run in runs]
+
+    @get(
+        "/{run_id:int}", name="api:dispatch-runs-show", opt=access(SUPERVISORS), responses=problems(403, 404)
+    )
+    async def show_run(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        run_id: FromPath[int],
+        limit: Limit = 1000,
+        offset: Offset = 0,
+    ) -> RunAnswer:
+        """One run: its status (follow a queued run until `committed`), figures and explanation."""
+        async with ctx.db.reads() as session:
+            site = await run_site_code(session, run_id)
+            if site is None:
+                raise NotFound("Unknown dispatch run.")
+            found = await _site(session, principal_of(request), site)
+        return await self._run(ctx, found.code, found.id, run_id, limit, offset)
+
+    async def _run(
+        self, ctx: AppContext, code: str, site_id: int, run_id: int, limit: int = 1000, offset: int = 0
+    ) -> RunAnswer:
+        async with ctx.db.reads() as session:
+            run = await run_by_id(session, site_id, run_id)
+            if run is None:
+                raise NotFound("Unknown dispatch run.")
+            rows, total = await run_explanation(
+                session, run_id, q="", short_only=False, limit=limit, offset=offset
+            )
+        return run_answer(code, run, rows, total)

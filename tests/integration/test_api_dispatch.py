@@ -1,0 +1,86 @@
+"""Dispatch runs through the JSON API: the worked example, commit once, stale previews, access."""
+
+import uuid
+
+import pytest
+
+from tests.integration.test_api_stock import assert_problem, bearer
+from tests.integration.test_dispatch_pages import lyon  # noqa: F401 - the worked example at LYS
+
+RUNS = "/api/v1/dispatch-runs"
+
+
+def packs_by_destination(answer: dict) -> dict[str, int]:
+    return {a["destination"]: a["packs"] for a in answer["allocations"]}
+
+
+async def test_the_worked_example_through_the_api(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    answer = await client.post(RUNS, json={"site": "LYS"}, headers=auth)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert packs_by_destination(body) == {"A": 4, "B": 6, "C": 8, "D": 2}
+    explained = {
+        a["destination"]: (a["quota_packs"], a["rounding_step"], a["reason"]) for a in body["allocations"]
+    }
+    assert explained["B"] == (5.76, 1, "remainder_plus_one")
+    assert explained["D"] == (2.56, 0, "proportional_share")
+    assert {(s["destination"], s["units"]) for s in body["shortages"]} == {("B", 9), ("C", 12), ("D", 8)}
+    assert sum(r["units"] for r in body["reservations"]) == 120
+    minimums = await client.post(RUNS, json={"site": "LYS", "policy": "minimums_first"}, headers=auth)
+    assert packs_by_destination(minimums.json()) == {"A": 4, "B": 6, "C": 7, "D": 3}
+
+
+async def test_a_commit_confirms_its_preview_once_and_returns_the_explanation(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    inputs = (await client.post(RUNS, json={"site": "LYS"}, headers=auth)).json()["inputs"]
+    body = {"site": "LYS", "preview": False, "expected_inputs": inputs}
+    headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+    first = await client.post(RUNS, json=body, headers=headers)
+    again = await client.post(RUNS, json=body, headers=headers)
+    assert first.status_code == 201 and again.status_code == 201
+    assert first.json()["id"] == again.json()["id"]
+    run = first.json()
+    assert run["status"] == "committed" and run["summary"]["units_allocated"] == 120
+    assert {e["destination"]: e["units"] for e in run["explanations"]} == {"A": 24, "B": 36, "C": 48, "D": 12}
+    shown = await client.get(first.headers["location"], headers=auth)
+    assert shown.status_code == 200 and shown.json()["explanations_total"] == 4
+    listed = await client.get(RUNS, params={"site": "LYS"}, headers=auth)
+    assert [r["id"] for r in listed.json()] == [run["id"]]
+
+
+async def test_a_commit_on_a_stale_preview_is_a_409_problem(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    body = {"site": "LYS", "preview": False, "expected_inputs": "0" * 64}
+    answer = await client.post(RUNS, json=body, headers={**auth, "Idempotency-Key": "k1"})
+    assert_problem(answer, 409)
+    assert "preview" in answer.json()["detail"]
+
+
+async def test_a_commit_needs_an_idempotency_key(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    answer = await client.post(RUNS, json={"site": "LYS", "preview": False}, headers=auth)
+    assert_problem(answer, 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"site": "LYS", "policy": "lottery"}, 400),
+        ({"site": "LYS", "colour": "red"}, 400),
+        ({"site": "NOWHERE"}, 422),
+    ],
+)
+async def test_malformed_requests_are_problems(client, lyon, body, status):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    assert_problem(await client.post(RUNS, json=body, headers=auth), status)
+
+
+async def test_operators_may_not_run_dispatch(client, lyon):  # noqa: F811
+    auth = await bearer(client, "operator")
+    assert_problem(await client.post(RUNS, json={"site": "LYS"}, headers=auth), 403)
+
+
+async def test_an_unknown_run_is_a_404(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    assert_problem(await client.get(f"{RUNS}/999999", headers=auth), 404)
