@@ -25,6 +25,9 @@ from app.db.crypto import configure_keys
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.routes.admin_users import AdminUsersController
+from app.routes.api_dispatch import ApiDispatchRunsController
+from app.routes.api_orders import ApiDestinationsController, ApiOrdersController
+from app.routes.api_picking import ApiPickListsController, ApiPickTasksController, ApiShipmentsController
 from app.routes.api_stock import (
     ApiLocationsController,
     ApiMovementsController,
@@ -32,13 +35,16 @@ from app.routes.api_stock import (
     ApiStockController,
 )
 from app.routes.auth import ApiAuthController, AuthController
-from app.routes.api_dispatch import ApiDispatchRunsController
+from app.routes.destinations import DestinationsController
 from app.routes.dispatch import DispatchController
 from app.routes.health import HealthController, MetricsController
 from app.routes.home import HomeController
 from app.routes.imports import ImportsController
 from app.routes.operations import OperationsController
 from app.routes.ops import OpsController
+from app.routes.orders import OrdersController, OrdersHomeController
+from app.routes.picking import PickingController
+from app.routes.shipments import ShipmentsController
 from app.routes.stock import StockController
 from app.settings import Settings, SettingsError, load_settings
 from app.web import i18n
@@ -106,11 +112,21 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ApiLocationsController,
             ApiStockController,
             ApiMovementsController,
+            ApiPickListsController,
+            ApiPickTasksController,
+            ApiShipmentsController,
+            ApiDestinationsController,
+            ApiOrdersController,
             HomeController,
             StockController,
+            OrdersController,
+            OrdersHomeController,
+            DestinationsController,
             DispatchController,
             ApiDispatchRunsController,
             OperationsController,
+            PickingController,
+            ShipmentsController,
             AdminUsersController,
             ImportsController,
             OpsController,

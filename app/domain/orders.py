@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 
 
@@ -34,11 +35,14 @@ FINAL = frozenset({OrderState.DISPATCHED, OrderState.CANCELLED})
 
 
 class TransitionRefused(Exception):
-    """The order is not in a state that allows this; `state` says which one it is in."""
+    """The order is not in a state that allows this; `state` says which one it is in.
 
-    def __init__(self, action: str, state: OrderState) -> None:
+    `picked`: the units already at the dispatch dock, when they are what stands in the way.
+    """
+
+    def __init__(self, action: str, state: OrderState, picked: int = 0) -> None:
         super().__init__(f"cannot {action} an order that is {state}")
-        self.action, self.state = action, state
+        self.action, self.state, self.picked = action, state, picked
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +69,9 @@ def check_release(state: OrderState) -> OrderState:
 
 def check_cancel(state: OrderState, lines: Iterable[LineProgress]) -> OrderState:
     """An order not yet picked may be cancelled; its reservations are then released."""
-    if state not in CANCELLABLE or any(line.picked for line in lines):
-        raise TransitionRefused("cancel", state)
+    picked = sum(line.picked for line in lines)
+    if state not in CANCELLABLE or picked:
+        raise TransitionRefused("cancel", state, picked)
     return OrderState.CANCELLED
 
 
@@ -99,3 +104,13 @@ def check_ship(state: OrderState, lines: Iterable[LineProgress]) -> None:
 def backorder_lines(lines: Iterable[LineProgress]) -> list[int]:
     """Per line, the units a shipment leaves unserved (what its backorder asks for)."""
     return [max(line.quantity - line.shipped - line.picked, 0) for line in lines]
+
+
+def is_late(state: OrderState, due_at: datetime, now: datetime) -> bool:
+    """An order still to be dispatched whose due time has passed."""
+    return state not in FINAL and due_at < now
+
+
+def order_number(day: date, sequence: int) -> str:
+    """The number given to an order that comes without one: CMD-20261125-0042 (day of the site)."""
+    return f"CMD-{day:%Y%m%d}-{sequence:04d}"

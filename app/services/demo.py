@@ -77,6 +77,7 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
 
 async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[str]) -> dict[str, int]:
     """Every row of the demo, parents first, looking up the generated ids by natural key."""
+    loaded_at = datetime.now(UTC)
     site_ids = await _insert(
         session, Site, "code", [{"code": s.code, "name": s.name, "timezone": s.timezone} for s in data.sites]
     )
@@ -153,6 +154,7 @@ async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[st
                 "due_at": o.due_at,
                 "source": o.source,
                 "units": sum(line.quantity for line in o.lines),
+                "released_at": loaded_at if o.state == "released" else None,
             }
             for o in data.orders
         ],

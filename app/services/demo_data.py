@@ -119,9 +119,12 @@ DEMO_USERS = (
 )
 DEMO_ACCOUNTS: tuple[tuple[str, str, str], ...] = tuple((u.username, u.password, u.role) for u in DEMO_USERS)
 
-# Order states with their weight and the local hours their due times fall in: orders due early
-# are further down the pipeline, as they would be at mid-morning in a real warehouse.
-STATES = {
+# Where an order of the day would be by mid-morning, with its weight and the local hours its due time
+# falls in (orders due early are further down the pipeline). The demo holds demand only: an order past
+# "released" needs the reservations, picks and shipments of dispatch runs behind it, so every order
+# drawn further down is loaded released (and those due early show what late orders look like). The
+# draws stay those of the full pipeline, so a seed gives the same orders and lines as before.
+STAGES = {
     "dispatched": (6, (6, 10)),
     "picked": (7, (8, 12)),
     "picking": (9, (9, 13)),
@@ -255,9 +258,10 @@ def _orders(
         destination = rng.choice(destinations)
         # Most demand goes to the warehouse nearby; some is served from the other one.
         site = destination.site_code if rng.random() < 0.9 else rng.choice(SITES).code
-        state = rng.choices(list(STATES), weights=[weight for weight, _ in STATES.values()])[0]
+        stage = rng.choices(list(STAGES), weights=[weight for weight, _ in STAGES.values()])[0]
         priority = rng.choices((1, 2, 3), weights=(2, 6, 3))[0]
-        due_at = _due_at(rng, today, state)
+        due_at = _due_at(rng, today, stage)
+        state = "draft" if stage == "draft" else "released"
         orders.append(DemoOrder("", site, destination.code, state, priority, due_at, _lines(rng, products)))
     orders.sort(key=lambda o: (o.due_at, o.site_code, o.destination_code))  # stable: ties keep draw order
     return tuple(
@@ -265,9 +269,9 @@ def _orders(
     )
 
 
-def _due_at(rng: random.Random, today: date, state: str) -> datetime:
-    """A quarter-hour of `today` in Paris within the state's window, as an aware UTC datetime."""
-    first, last = STATES[state][1]
+def _due_at(rng: random.Random, today: date, stage: str) -> datetime:
+    """A quarter-hour of `today` in Paris within the stage's window, as an aware UTC datetime."""
+    first, last = STAGES[stage][1]
     minutes = 15 * rng.randrange(first * 4, last * 4)
     local = datetime.combine(today, time(), tzinfo=PARIS) + timedelta(minutes=minutes)
     return local.astimezone(UTC)

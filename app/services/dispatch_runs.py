@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.queries.dispatch_inputs import OpenDemand, available_stock, count_open_lines, open_demand
 from app.db.session import Database, driver
-from app.domain.allocation import Policy, Rounding
+from app.domain.allocation import Explanation, Policy, Rounding
 from app.domain.allocation.plan import Plan, StockAt, Task, fingerprint, plan_dispatch
 from app.domain.ledger import StockKey
 from app.domain.orders import OPEN_FOR_ALLOCATION
@@ -197,7 +197,7 @@ async def _commit_now(
     progress: _Progress | None = None,
 ) -> dict[str, Any]:
     pg = await driver(session)
-    await pg.execute(_SITE_LOCK, site_id)
+    await hold_site_dispatch(session, site_id)
     await _report(progress, "loading")
     today = await _site_today(pg, site_id, now)
     demand = await open_demand(pg, site_id, OPEN_STATES)
@@ -214,6 +214,15 @@ async def _commit_now(
     summary = {**_summary(demand, plan), "pick_lists": lists}
     await pg.execute(_FINISH, run_id, "committed", json.dumps(summary), None, now)
     return summary
+
+
+async def hold_site_dispatch(session: AsyncSession, site_id: int) -> None:
+    """Wait for the site's dispatch run in flight, if any, and keep others out until this transaction ends.
+
+    Runs hold it while they read demand and reserve; a change that takes demand away (cancelling an
+    order) holds it too, so a run never reserves for an order cancelled under it.
+    """
+    await (await driver(session)).execute(_SITE_LOCK, site_id)
 
 
 def _plan(demand: OpenDemand, stock: list[StockAt], options: RunOptions, today: date) -> Plan:
@@ -265,17 +274,7 @@ async def _write(
                 run_id,
                 sku_to_id[allocation.supply.product],
                 code_to_id[line.destination_code],
-                line.tier,
-                line.need_units,
-                line.min_units,
-                line.max_units,
-                line.pack_size,
-                line.quota_numerator,
-                line.quota_denominator,
-                line.packs,
-                line.eaches,
-                line.units,
-                line.reason.value,
+                *explanation_fields(line),
             )
             for allocation in plan.allocations
             for line in allocation.lines
@@ -289,7 +288,7 @@ async def _write(
     list_ids = {row["number"]: row["id"] for row in rows}
     await pg.copy_records_to_table(
         "pick_tasks",
-        columns=_TASK_COLUMNS,
+        columns=TASK_COLUMNS,
         records=[
             (
                 run_id,
@@ -319,6 +318,23 @@ async def _write(
     order_ids = sorted({line.order_id for line in demand.lines if line.line_id in by_line})
     await pg.execute(_ORDERS_ALLOCATED, order_ids, now)
     return len(lists)
+
+
+def explanation_fields(line: Explanation) -> tuple[Any, ...]:
+    """What a run stores and shows of one destination's share: limits, exact quota, packs, reason."""
+    return (
+        line.tier,
+        line.need_units,
+        line.min_units,
+        line.max_units,
+        line.pack_size,
+        line.quota_numerator,
+        line.quota_denominator,
+        line.packs,
+        line.eaches,
+        line.units,
+        line.reason.value,
+    )
 
 
 def pick_lists(tasks: tuple[Task, ...] | list[Task], max_tasks: int) -> list[tuple[str, list[Task]]]:
@@ -423,7 +439,7 @@ _INSERT_LISTS = """
     SELECT n, $2, $3, z, 'open', $5, $5 FROM unnest($1::text[], $4::text[]) AS k(n, z)
     RETURNING id, number
 """
-_TASK_COLUMNS = [
+TASK_COLUMNS = [
     "run_id",
     "pick_list_id",
     "order_line_id",

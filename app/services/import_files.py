@@ -255,3 +255,29 @@ def as_day(value: Any) -> date | None:
     except ValueError:
         pass
     raise CellError(N_("{value} is not a date: write 2026-12-31 or 31/12/2026."), value=text)
+
+
+def as_moment(value: Any) -> date | datetime | None:
+    """A due date, with or without its time: a date alone, or a naive datetime (the site's clock).
+
+    A spreadsheet date cell comes as midnight: midnight means the day alone.
+    """
+    if isinstance(value, datetime):
+        return value.date() if value.time() == datetime.min.time() else value.replace(tzinfo=None)
+    if isinstance(value, date):
+        return value
+    text = as_text(value)
+    match = re.fullmatch(
+        r"(\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?:[ T](\d{1,2})[:hH](\d{2})(?::\d{2})?)?", text
+    )
+    if match is None or match[2] is None:
+        return as_day(value) if text else None  # a day alone, or the date error message
+    day = as_day(match[1])
+    assert day is not None  # the pattern matched a date
+    try:
+        return datetime(day.year, day.month, day.day, int(match[2]), int(match[3]))  # noqa: DTZ001
+    except ValueError:
+        raise CellError(_NOT_MOMENT, value=text) from None
+
+
+_NOT_MOMENT = N_("{value} is not a date and time: write 31/12/2026 14:30 or 2026-12-31 14:30.")

@@ -9,14 +9,15 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from app.services.catalog import LocationData, ProductData, check_location, check_product
 from app.services.errors import N_, Invalid
-from app.services.import_files import CellError, as_day, as_flag, as_text, as_whole, normalize
+from app.services.import_files import CellError, as_day, as_flag, as_moment, as_text, as_whole, normalize
+from app.services.orders import MAX_PRIORITY, MAX_QUANTITY, check_number
 
 MAX_ERRORS = 10_000  # kept for the report; the count goes on beyond
 MAX_WHOLE = 1_000_000_000
@@ -26,6 +27,7 @@ class ImportKind(StrEnum):
     PRODUCTS = "products"
     LOCATIONS = "locations"
     STOCK = "stock"
+    ORDERS = "orders"
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,21 @@ class StockRow:
     quantity: int
 
 
-Record = ProductData | LocationData | StockRow
+@dataclass(frozen=True)
+class OrderRow:
+    """One line of one order; the rows of an order repeat its site, destination, due date and options."""
+
+    order: str
+    site: str
+    destination: str
+    sku: str  # or a GTIN
+    quantity: int
+    due: date | datetime | None  # a day alone, or a day and time of the site's clock
+    priority: int | None
+    release: bool
+
+
+Record = ProductData | LocationData | StockRow | OrderRow
 
 _SITE = Column("site", ("entrepot", "depot"), True, N_("Site code, e.g. LYS"))
 COLUMNS: dict[ImportKind, tuple[Column, ...]] = {
@@ -91,6 +107,37 @@ COLUMNS: dict[ImportKind, tuple[Column, ...]] = {
         Column("lot", ("numero_lot", "n_lot", "no_lot"), help=N_("Lot, for products tracked by lot")),
         Column("expiry", ("dlc", "ddm", "date_limite"), help=N_("Expiry date: 2026-12-31 or 31/12/2026")),
         Column("quantity", ("quantite", "qte", "qty"), True, N_("On hand, in units: a whole number")),
+    ),
+    ImportKind.ORDERS: (
+        Column(
+            "order",
+            ("commande", "numero", "numero_commande", "n_commande", "no_commande", "number"),
+            True,
+            N_("Order number; the lines of one order share it"),
+        ),
+        _SITE,
+        Column(
+            "destination",
+            ("destinataire", "code_destinataire", "magasin", "client"),
+            True,
+            N_("Destination code"),
+        ),
+        Column(
+            "sku", ("article", "code_article", "ref", "reference", "gtin", "ean"), True, N_("SKU or GTIN")
+        ),
+        Column("quantity", ("quantite", "qte", "qty"), True, N_("Units ordered: a whole number")),
+        Column(
+            "due",
+            ("echeance", "date_livraison", "livraison", "date_due", "due_date"),
+            True,
+            N_("Due date: 31/12/2026 (end of that day) or 31/12/2026 14:30"),
+        ),
+        Column("priority", ("priorite",), help=N_("1 (served first) to 99; default: the destination's tier")),
+        Column(
+            "release",
+            ("lancer", "lancement", "liberer", "liberation"),
+            help=N_("Release at once: yes or no; default: no"),
+        ),
     ),
 }
 _LOCATION_KINDS = {
@@ -179,6 +226,20 @@ class _Cells:
             self.fail(name, N_("{value} is out of range: from 0 to {max}."), value=value, max=MAX_WHOLE)
         return value
 
+    def whole_or_none(self, name: str) -> int | None:
+        """An optional whole number: blank is None."""
+        return self.whole(name, None) if as_text(self.raw(name)) else None
+
+    def moment(self, name: str) -> date | datetime | None:
+        try:
+            value = as_moment(self.raw(name))
+        except CellError as bad:
+            self.fail(name, bad.message, **bad.facts)
+            return None
+        if value is None:
+            self.fail(name, N_("This cell is empty: it needs a value."))
+        return value
+
     def flag(self, name: str) -> bool:
         try:
             return as_flag(self.raw(name))
@@ -235,12 +296,44 @@ def _stock(cells: _Cells) -> StockRow:
     )
 
 
+def _order(cells: _Cells) -> OrderRow:
+    return OrderRow(
+        order=cells.text("order", required=True),
+        site=cells.text("site", required=True).upper(),
+        destination=cells.text("destination", required=True).upper(),
+        sku=cells.text("sku", required=True),
+        quantity=cells.whole("quantity", None),
+        due=cells.moment("due"),
+        priority=cells.whole_or_none("priority"),
+        release=cells.flag("release"),
+    )
+
+
+def _check_order_row(row: OrderRow) -> OrderRow:
+    """The rules of an order's screen and API, named by the file's columns."""
+    try:
+        number = check_number(row.order)
+    except Invalid as invalid:
+        raise Invalid(invalid.message, field="order", **invalid.facts) from None
+    if not 1 <= row.quantity <= MAX_QUANTITY:
+        raise Invalid("The quantity is a whole number from 1 to {max}.", field="quantity", max=MAX_QUANTITY)
+    if row.priority is not None and not 1 <= row.priority <= MAX_PRIORITY:
+        raise Invalid(
+            "The priority is a whole number from 1 (served first) to {max}.",
+            field="priority",
+            max=MAX_PRIORITY,
+        )
+    return replace(row, order=number)
+
+
 def _checked(record: Record) -> Record:
     """The catalogue's own rules, so an import accepts exactly what the screens and the API accept."""
     if isinstance(record, ProductData):
         return check_product(record)
     if isinstance(record, LocationData):
         return check_location(record)
+    if isinstance(record, OrderRow):
+        return _check_order_row(record)
     return record
 
 
@@ -269,6 +362,13 @@ def _keys(record: Record) -> Iterator[tuple[tuple[str, ...], str, str, dict[str,
             N_("Barcode {barcode} is also given in row {row}."),
             {"barcode": record.barcode},
         )
+    elif isinstance(record, OrderRow):
+        yield (
+            ("order-line", record.order, record.sku),
+            "sku",
+            N_("{sku} is already ordered in row {row} of order {order}."),
+            {"sku": record.sku, "order": record.order},
+        )
     else:
         key = ("line", record.site, record.location.upper(), record.sku, record.lot or "")
         yield key, "location", N_("The same site, location, SKU and lot already appear in row {row}."), {}
@@ -278,6 +378,7 @@ _PARSERS: dict[ImportKind, Callable[[_Cells], Record]] = {
     ImportKind.PRODUCTS: _product,
     ImportKind.LOCATIONS: _location,
     ImportKind.STOCK: _stock,
+    ImportKind.ORDERS: _order,
 }
 
 

@@ -26,7 +26,9 @@ from app.services.catalog import LocationData, ProductData, UpsertCounts, upsert
 from app.services.errors import N_, Invalid, Refused
 from app.services.import_checks import check_locations, check_products, check_stock, site_ids_by_code, slices
 from app.services.import_files import estimate_rows, open_table
+from app.services.import_orders import OrdersReady, check_orders
 from app.services.import_rows import MAX_ERRORS, ImportKind, Problem, RowReader
+from app.services.orders import insert_orders
 from app.services.outbox import request_job
 from app.services.stock import Actor, OpeningLine, set_opening_stock
 
@@ -128,7 +130,7 @@ async def process_batch(
         reader = await _read(batch.content or b"", kind, progress)
     except Invalid as refusal:
         return await _finish(session, batch, rows=0, problems=[_whole_file(refusal)])
-    found, ready = await _check(session, kind, reader, allowed)
+    found, ready = await _check(session, kind, reader, allowed, batch.created_by)
     rows = reader.rows_read
     if reader.error_count or found:
         problems = (reader.problems + found)[:MAX_ERRORS]
@@ -162,9 +164,15 @@ async def _read(content: bytes, kind: ImportKind, progress: Progress) -> RowRead
 
 
 async def _check(
-    session: AsyncSession, kind: ImportKind, reader: RowReader, allowed: frozenset[int] | None
-) -> tuple[list[Problem], list[Any]]:
+    session: AsyncSession,
+    kind: ImportKind,
+    reader: RowReader,
+    allowed: frozenset[int] | None,
+    created_by: UUID | None,
+) -> tuple[list[Problem], Any]:
     """The checks that need the database, on the rows that passed their own; and what to write."""
+    if kind is ImportKind.ORDERS:
+        return await check_orders(session, reader.records, reader.headers, allowed, created_by)
     if kind is ImportKind.PRODUCTS:
         return await check_products(session, reader.records, reader.headers), reader.records
     if kind is ImportKind.LOCATIONS:
@@ -173,8 +181,10 @@ async def _check(
 
 
 async def _write(
-    session: AsyncSession, kind: ImportKind, ready: list[Any], batch: ImportBatch, now: datetime
+    session: AsyncSession, kind: ImportKind, ready: Any, batch: ImportBatch, now: datetime
 ) -> dict[str, int]:
+    if kind is ImportKind.ORDERS:
+        return await _write_orders(session, ready, now)
     if kind is ImportKind.STOCK:
         lines: list[OpeningLine] = ready
         actor = Actor(user_id=batch.created_by, scope="import")
@@ -199,6 +209,13 @@ async def _write(
         "updated": total.updated,
         "unchanged": total.unchanged,
     }
+
+
+async def _write_orders(session: AsyncSession, ready: OrdersReady, now: datetime) -> dict[str, int]:
+    """New orders in bulk; the file's orders already there (the same) are counted, not written again."""
+    for part in slices(ready.orders, WRITE_ROWS // 10):  # ~10 lines an order: each statement stays small
+        await insert_orders(session, part, now)
+    return {"rows": ready.rows, "created": len(ready.orders), "updated": 0, "unchanged": ready.unchanged}
 
 
 def _whole_file(refusal: Refused) -> Problem:

@@ -270,15 +270,18 @@ async def _apply(
             )
         ]
         changes = sorted(deltas(movements).items(), key=lambda kv: kv[0].sort_key())
-
-        def params(sign: int) -> list[tuple[Any, ...]]:
-            return [(k.product_id, k.location_id, k.lot_id, d, now) for k, d in changes if d * sign > 0]
-
+        # A pick consumes the reservation at its source: reserved falls with on-hand, in one statement,
+        # so the CHECK (reserved <= on hand) sees both changes at once.
+        consumed = {k: locked[k].reserved - b.reserved for k, b in after.items() if k in locked}
+        outflows = [
+            (k.product_id, k.location_id, k.lot_id, d, consumed.get(k, 0), now) for k, d in changes if d < 0
+        ]
+        inflows = [(k.product_id, k.location_id, k.lot_id, d, now) for k, d in changes if d > 0]
         # Outflows update rows known to exist; inflows may create them. (An upsert cannot carry a negative
         # delta: PostgreSQL checks the proposed new row against the CHECK constraints before the conflict.)
-        if outflows := params(-1):
+        if outflows:
             await pg.executemany(_TAKE, outflows)
-        if inflows := params(+1):
+        if inflows:
             await pg.executemany(_ADD, inflows)
     else:
         ids = []
@@ -299,6 +302,27 @@ async def _apply(
     }
 
 
+async def apply_movements_locked(
+    session: AsyncSession,
+    movements: list[Movement],
+    codes: dict[int, str],
+    actor: Actor,
+    now: datetime,
+    *,
+    reason: str | None,
+    document: str | None,
+    locked: dict[StockKey, Balance],
+) -> dict[str, Any]:
+    """Check, append and apply movements whose keys the caller locked and read (`lock_balances`).
+
+    For use cases that change more than stock in one transaction (a pick, a shipment): the same path
+    as every other stock change, on the balances the caller read under the locks.
+    """
+    return await _apply(
+        session, movements, codes, actor, now, reason=reason, document=document, locked=locked
+    )
+
+
 _INSERT_MOVEMENTS = """
     INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id, quantity,
                                  reason, document, actor_id, occurred_at)
@@ -307,7 +331,7 @@ _INSERT_MOVEMENTS = """
     RETURNING id
 """
 _TAKE = """
-    UPDATE stock_balances SET on_hand = on_hand + $4, updated_at = $5
+    UPDATE stock_balances SET on_hand = on_hand + $4, reserved = reserved - $5, updated_at = $6
     WHERE product_id = $1 AND location_id = $2 AND coalesce(lot_id, 0) = coalesce($3::bigint, 0)
 """
 _ADD = """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -212,4 +214,77 @@ def test_stock_pages_on_a_phone(stock_at_lyon: None, page: Page, live_server: st
     login(page, live_server, PERSONAS["operator"])
     page.goto(f"{live_server}/sites/LYS/products/E2E-WATER")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_accessible(page)
+
+
+# ---------------------------------------------------------------- orders and destinations
+
+
+@pytest.fixture(scope="module")
+def orders_at_lyon(stock_at_lyon: None, template_urls: DatabaseUrls) -> int:
+    """A destination and a late released order of two lines at LYS (the stock pages' products); its id."""
+    import psycopg
+
+    admin = template_urls.with_database("postgres")
+    with psycopg.connect(admin.libpq, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'e2e\\_%' ORDER BY oid DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    with psycopg.connect(template_urls.with_database(row[0]).libpq) as conn:
+        found = conn.execute("SELECT id FROM dispatch_orders WHERE number = 'E2E-ORDER-1'").fetchone()
+        if found:
+            return int(found[0])
+        destination = conn.execute(
+            """INSERT INTO destinations (code, name, kind, tier, min_units, max_units, is_active,
+                                         created_at, updated_at)
+               VALUES ('E2E-MAG', 'Magasin de test', 'store', 1, 6, 600, true, now(), now()) RETURNING id"""
+        ).fetchone()[0]
+        order = conn.execute(
+            """INSERT INTO dispatch_orders (number, site_id, destination_id, state, priority, due_at, source,
+                                            units, released_at, created_at, updated_at)
+               VALUES ('E2E-ORDER-1', (SELECT id FROM sites WHERE code = 'LYS'), %s, 'released', 1,
+                       now() - interval '1 hour', 'screen', 30, now(), now(), now()) RETURNING id""",
+            (destination,),
+        ).fetchone()[0]
+        for line_no, sku, quantity in ((1, "E2E-WATER", 18), (2, "E2E-YOG", 12)):
+            conn.execute(
+                """INSERT INTO dispatch_order_lines (order_id, line_no, product_id, quantity, allocated,
+                                                     picked, shipped, short_picked, created_at, updated_at)
+                   VALUES (%s, %s, (SELECT id FROM products WHERE sku = %s), %s, 0, 0, 0, 0, now(), now())""",
+                (order, line_no, sku, quantity),
+            )
+        return int(order)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/sites/LYS/orders",
+        "/sites/LYS/orders?state=open&q=E2E",
+        "/sites/LYS/orders/{order}",
+        "/sites/LYS/orders/new",
+        "/destinations",
+        "/destinations/new",
+        "/destinations/E2E-MAG",
+    ],
+)
+def test_order_and_destination_page(orders_at_lyon: int, page: Page, live_server: str, path: str) -> None:
+    login(page, live_server, PERSONAS["supervisor"])
+    response = page.goto(live_server + path.format(order=orders_at_lyon))
+    assert response is not None
+    assert response.status == 200
+    assert_accessible(page)
+
+
+def test_a_line_is_added_to_a_new_order_without_losing_what_was_typed(
+    orders_at_lyon: int, page: Page, live_server: str
+) -> None:
+    login(page, live_server, PERSONAS["supervisor"])
+    page.goto(f"{live_server}/sites/LYS/orders/new")
+    page.locator("#l-product-1").fill("E2E-WATER")
+    page.locator("#l-quantity-1").fill("12")
+    page.get_by_role("button", name=re.compile("ligne|line", re.I)).click()
+    expect(page.locator("input[name=line_product]")).to_have_count(4)
+    expect(page.locator("#l-product-1")).to_have_value("E2E-WATER")
     assert_accessible(page)

@@ -20,6 +20,11 @@ PATH_VALUES = {
     "code": "A-01-01",
     "batch_id": "1",
     "kind": "products",
+    "list_id": "1",
+    "task_id": "1",
+    "shipment_id": "1",
+    "run_id": "1",
+    "order_id": "1",
 }
 SKIP = {"/logout"}
 UNFILLED = re.compile(r"\{[a-z_]+\}")  # a message whose {placeholder} was never filled

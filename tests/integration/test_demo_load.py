@@ -115,6 +115,13 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
             "WHERE b.units <> 1 AND b.units <> p.pack_size"
         )
         missing_times = await conn.fetchval("SELECT count(*) FROM dispatch_orders WHERE created_at IS NULL")
+        states = dict(await conn.fetch("SELECT state, count(*) FROM dispatch_orders GROUP BY state"))
+        unreleased = await conn.fetchval(
+            "SELECT count(*) FROM dispatch_orders WHERE (state = 'released') <> (released_at IS NOT NULL)"
+        )
+        progress = await conn.fetchval(
+            "SELECT count(*) FROM dispatch_order_lines WHERE allocated + picked + shipped + short_picked > 0"
+        )
     finally:
         await conn.close()
     assert admin["role"] == role
@@ -125,3 +132,6 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
     assert leaked == 0
     assert unit_case == 0
     assert missing_times == 0
+    # Demand only, consistent with the stock: no order further than released, nothing reserved for any.
+    assert set(states) == {"draft", "released"}
+    assert unreleased == 0 and progress == 0

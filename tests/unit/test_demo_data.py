@@ -139,7 +139,8 @@ def test_orders_are_a_day_of_sensible_demand(demo):
         assert all(line.sku in skus and line.quantity > 0 for line in order.lines)
     states = Counter(o.state for o in demo.orders)
     assert states.most_common(1)[0][0] == "released"
-    assert all(states[s] > 0 for s in ("draft", "allocated", "picking", "picked", "dispatched"))
+    # Only demand: later states need reservations, picks or shipments behind them, which the demo has not.
+    assert set(states) == {"draft", "released"}
     assert {o.site_code for o in demo.orders} == {"LYS", "LIL"}
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-IMPORT_KINDS = ("products", "locations", "stock")
+IMPORT_KINDS = ("products", "locations", "stock", "orders")
 IMPORT_STATUSES = ("queued", "running", "done", "failed")
 
 

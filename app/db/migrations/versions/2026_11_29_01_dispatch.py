@@ -162,9 +162,16 @@ def upgrade() -> None:
     op.add_column('sites', sa.Column('dispatch_policy', sa.String(length=24), nullable=False, server_default='proportional'))
     op.add_column('sites', sa.Column('dispatch_rounding', sa.String(length=24), nullable=False, server_default='largest_remainder'))
     op.add_column('sites', sa.Column('dispatch_spill', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Order files go through the import machinery: one more kind of import batch.
+    op.drop_constraint(op.f('ck_import_batches_kind_known'), 'import_batches', type_='check')
+    op.create_check_constraint(op.f('ck_import_batches_kind_known'), 'import_batches', "kind IN ('products', 'locations', 'stock', 'orders')")
 
 
 def downgrade() -> None:
+    # Order imports cannot outlive the orders' schema: their batches go before the older check returns.
+    op.execute("DELETE FROM import_batches WHERE kind = 'orders'")
+    op.drop_constraint(op.f('ck_import_batches_kind_known'), 'import_batches', type_='check')
+    op.create_check_constraint(op.f('ck_import_batches_kind_known'), 'import_batches', "kind IN ('products', 'locations', 'stock')")
     op.drop_column('sites', 'dispatch_spill')
     op.drop_column('sites', 'dispatch_rounding')
     op.drop_column('sites', 'dispatch_policy')

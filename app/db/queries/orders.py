@@ -1,0 +1,202 @@
+"""Reads behind the order screens and the API: a page of orders, and one order with its lines."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Product, Site
+from app.domain.orders import FINAL, LineProgress, OrderState, is_late
+
+OPEN = "open"  # the state filter for every order not yet dispatched or cancelled
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    id: int
+    number: str
+    site: str
+    destination: str
+    destination_name: str
+    state: str
+    priority: int
+    due_at: datetime
+    source: str
+    units: int
+    lines: int
+    late: bool  # due time passed, not dispatched yet
+
+
+@dataclass(frozen=True)
+class OrderLineRow:
+    line_no: int
+    sku: str
+    name: str
+    quantity: int
+    allocated: int  # reserved by open pick tasks
+    picked: int  # at the dispatch dock
+    shipped: int
+    short_picked: int  # found missing while picking (history)
+    need: int  # what a dispatch run may still allocate
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    id: int
+    number: str
+    site_id: int
+    site: str
+    destination: str
+    destination_name: str
+    state: str
+    priority: int
+    due_at: datetime
+    source: str
+    units: int
+    created_at: datetime
+    released_at: datetime | None
+    dispatched_at: datetime | None
+    backorder_of: str | None  # the number of the order whose unserved need this one carries
+    late: bool
+    lines: list[OrderLineRow]
+
+
+_LINE_COUNT = (
+    select(func.count())
+    .where(DispatchOrderLine.order_id == DispatchOrder.id)
+    .correlate(DispatchOrder)
+    .scalar_subquery()
+)
+
+
+async def order_page(
+    session: AsyncSession,
+    site_ids: Collection[int] | None,
+    *,
+    state: str = "",
+    destination: str = "",
+    q: str = "",
+    limit: int,
+    offset: int,
+    now: datetime,
+) -> tuple[list[OrderRow], int]:
+    """Orders of `site_ids` (None: every site), open ones first by due time.
+
+    `state`: one state, "open" (not dispatched or cancelled) or "" for all; `destination`: a code;
+    `q`: part of the order number or of the destination's code or name.
+    """
+    final = DispatchOrder.state.in_([s.value for s in FINAL])
+    query = (
+        select(
+            DispatchOrder.id,
+            DispatchOrder.number,
+            Site.code,
+            Destination.code,
+            Destination.name,
+            DispatchOrder.state,
+            DispatchOrder.priority,
+            DispatchOrder.due_at,
+            DispatchOrder.source,
+            DispatchOrder.units,
+            _LINE_COUNT,
+        )
+        .join(Site, Site.id == DispatchOrder.site_id)
+        .join(Destination, Destination.id == DispatchOrder.destination_id)
+    )
+    if site_ids is not None:
+        query = query.where(DispatchOrder.site_id.in_(list(site_ids)))
+    if state == OPEN:
+        query = query.where(~final)
+    elif state:
+        query = query.where(DispatchOrder.state == state)
+    if destination:
+        query = query.where(Destination.code == destination.strip().upper())
+    if term := q.strip():
+        query = query.where(
+            or_(
+                DispatchOrder.number.icontains(term, autoescape=True),
+                Destination.code.icontains(term, autoescape=True),
+                Destination.name.icontains(term, autoescape=True),
+            )
+        )
+    total = await session.scalar(
+        select(func.count()).select_from(query.with_only_columns(DispatchOrder.id).subquery())
+    )
+    rows = await session.execute(
+        query.order_by(final, DispatchOrder.due_at, DispatchOrder.number).limit(limit).offset(offset)
+    )
+    return [
+        OrderRow(*row[:10], lines=int(row[10]), late=is_late(OrderState(row[5]), row[7], now)) for row in rows
+    ], int(total or 0)
+
+
+async def order_detail(session: AsyncSession, order_id: int, now: datetime) -> OrderDetail | None:
+    """One order with its lines and where each stands; None if there is no such order."""
+    original = aliased(DispatchOrder)
+    head = (
+        await session.execute(
+            select(
+                DispatchOrder.id,
+                DispatchOrder.number,
+                DispatchOrder.site_id,
+                Site.code.label("site"),
+                Destination.code.label("destination"),
+                Destination.name.label("destination_name"),
+                DispatchOrder.state,
+                DispatchOrder.priority,
+                DispatchOrder.due_at,
+                DispatchOrder.source,
+                DispatchOrder.units,
+                DispatchOrder.created_at,
+                DispatchOrder.released_at,
+                DispatchOrder.dispatched_at,
+                original.number.label("backorder_of"),
+            )
+            .join(Site, Site.id == DispatchOrder.site_id)
+            .join(Destination, Destination.id == DispatchOrder.destination_id)
+            .outerjoin(original, original.id == DispatchOrder.backorder_of)
+            .where(DispatchOrder.id == order_id)
+        )
+    ).first()
+    if head is None:
+        return None
+    lines = await session.execute(
+        select(
+            DispatchOrderLine.line_no,
+            Product.sku,
+            Product.name,
+            DispatchOrderLine.quantity,
+            DispatchOrderLine.allocated,
+            DispatchOrderLine.picked,
+            DispatchOrderLine.shipped,
+            DispatchOrderLine.short_picked,
+        )
+        .join(Product, Product.id == DispatchOrderLine.product_id)
+        .where(DispatchOrderLine.order_id == order_id)
+        .order_by(DispatchOrderLine.line_no)
+    )
+    return OrderDetail(
+        **head._mapping,
+        late=is_late(OrderState(head.state), head.due_at, now),
+        lines=[
+            OrderLineRow(*line, need=LineProgress(*line[3:7]).need)  # quantity, allocated, picked, shipped
+            for line in lines
+        ],
+    )
+
+
+async def order_site(session: AsyncSession, order_id: int) -> tuple[int, str] | None:
+    """The site (id, code) of an order, to check who may act on it before anything else."""
+    row = (
+        await session.execute(
+            select(Site.id, Site.code)
+            .join(DispatchOrder, DispatchOrder.site_id == Site.id)
+            .where(DispatchOrder.id == order_id)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])

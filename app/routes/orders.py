@@ -1,0 +1,324 @@
+"""Dispatch orders on screen: the list of a site, one order with its lines, the new-order form.
+
+Everyone working at a site sees its orders; supervisors create, release and cancel them. Every
+change carries the idempotency key drawn with its form, so a double tap records it once; after a
+refusal the form comes back with a fresh key, so the corrected request is a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.plugins.htmx import ClientRedirect
+from litestar.response import Redirect, Template
+
+from app.db.models.orders import ORDER_STATES
+from app.db.queries.destinations import destination_choices
+from app.db.queries.orders import OPEN, OrderDetail, order_detail, order_page
+from app.db.queries.stock_views import site_zone
+from app.db.queries.users import SiteRow
+from app.domain.access import EVERYONE, SUPERVISORS
+from app.routes.common import client_ip, principal_of, site_for, sites_of
+from app.routes.scan_flows.flows import Form, many, new_key, one
+from app.services.errors import Invalid, NotFound, Refused
+from app.services.orders import (
+    MAX_PRIORITY,
+    MAX_QUANTITY,
+    OrderData,
+    OrderLineData,
+    cancel_order,
+    create_order,
+    due_moment,
+    release_order,
+)
+from app.services.users import Actor
+from app.web.auth import access
+from app.web.context import AppContext, Ctx
+from app.web.i18n import gettext as _
+from app.web.templating import page
+
+PAGE_SIZE = 25
+NEW_LINES = 3  # empty lines on a fresh form
+
+
+@dataclass(frozen=True)
+class OrderForm:
+    """The new-order form as typed: strings, shown back as they were after a refusal."""
+
+    destination: str = ""
+    due_date: str = ""
+    due_time: str = ""
+    priority: str = ""
+    lines: tuple[tuple[str, str], ...] = (("", ""),) * NEW_LINES
+    key: str = ""
+
+    @classmethod
+    def read(cls, data: dict[str, Any]) -> OrderForm:
+        typed = zip(many(data, "line_product"), many(data, "line_quantity"), strict=False)
+        lines = tuple((product.strip()[:64], quantity.strip()[:12]) for product, quantity in typed)
+        return cls(
+            one(data, "destination").strip()[:32],
+            one(data, "due_date").strip()[:10],
+            one(data, "due_time").strip()[:5],
+            one(data, "priority").strip()[:4],
+            lines or (("", ""),),
+            one(data, "idempotency_key").strip()[:128] or new_key(),
+        )
+
+    def retry(self) -> OrderForm:
+        """The form shown again after a refusal: a fresh key, and the lines numbered as the refusal counts
+        them (blank ones last)."""
+        filled = tuple(line for line in self.lines if any(line))
+        blanks = (("", ""),) * max(1, NEW_LINES - len(filled))
+        return OrderForm(
+            self.destination, self.due_date, self.due_time, self.priority, filled + blanks, new_key()
+        )
+
+    def order(self, site_id: int, zone: ZoneInfo, *, release: bool) -> OrderData:
+        """The order this form asks for; Invalid names the field a person must correct."""
+        try:
+            day = date.fromisoformat(self.due_date)
+            at = time.fromisoformat(self.due_time) if self.due_time else None
+        except ValueError:
+            raise Invalid("Enter the due date.", field="due_at") from None
+        if self.priority and not self.priority.isdecimal():
+            raise Invalid(
+                "The priority is a whole number from 1 (served first) to {max}.",
+                field="priority",
+                max=MAX_PRIORITY,
+            )
+        lines = []
+        for n, (product, quantity) in enumerate((line for line in self.lines if any(line)), start=1):
+            if not quantity.isdecimal():
+                raise Invalid(
+                    "Line {line}: the quantity is a whole number from 1 to {max}.",
+                    field="lines",
+                    line=n,
+                    max=MAX_QUANTITY,
+                )
+            lines.append(OrderLineData(product, int(quantity)))
+        due = due_moment(datetime.combine(day, at) if at else day, zone)
+        priority = int(self.priority) if self.priority else None
+        return OrderData(site_id, self.destination, due, tuple(lines), priority, None, "screen", release)
+
+
+def _done(request: Request[Any, Any, Any], target: str) -> Response[Any]:
+    """After a change: to the order's page, the htmx way when htmx asked."""
+    if request.headers.get("hx-request"):
+        response = ClientRedirect(target)
+        response.status_code = 200  # htmx acts on HX-Redirect in a 2xx answer
+        return response
+    return Redirect(target, status_code=303)
+
+
+def _error(refusal: Refused) -> dict[str, Any]:
+    """A refusal as a form shows it: the field to mark, the message, and its facts (a line number)."""
+    message = _(refusal.message, **refusal.facts)
+    return {"field": getattr(refusal, "field", None), "message": message, "facts": refusal.facts}
+
+
+class OrdersController(Controller):
+    path = "/sites/{site:str}/orders"
+    opt = access(EVERYONE)
+
+    @get("/", name="orders:list")
+    async def list_orders(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        q: FromQuery[str] = "",
+        wanted: Annotated[str, QueryParameter(name="state")] = "",
+        page_no: FromQuery[int] = 1,
+    ) -> Template:
+        """The orders of a site, open ones first by due time; late ones stand out."""
+        principal, page_no = principal_of(request), max(page_no, 1)
+        here = await site_for(ctx, principal, site)
+        state = wanted if wanted in (*ORDER_STATES, OPEN) else ""
+        async with ctx.db.reads() as session:
+            rows, total = await order_page(
+                session,
+                [here.id],
+                state=state,
+                q=q,
+                limit=PAGE_SIZE,
+                offset=(page_no - 1) * PAGE_SIZE,
+                now=ctx.now(),
+            )
+        return page(
+            request,
+            "orders/index.html",
+            "results",
+            site=here,
+            sites=await sites_of(ctx, principal),
+            orders=rows,
+            total=total,
+            q=q,
+            state=state,
+            states=(OPEN, *ORDER_STATES),
+            page_no=page_no,
+            pages=max(1, -(-total // PAGE_SIZE)),
+            supervisor=principal.may(SUPERVISORS),
+        )
+
+    @get("/new", name="orders:new", opt=access(SUPERVISORS))
+    async def new_order(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
+        here = await site_for(ctx, principal_of(request), site)
+        async with ctx.db.reads() as session:
+            tomorrow = (ctx.now().astimezone(await site_zone(session, here.id)) + timedelta(days=1)).date()
+        return await _form(request, ctx, here, OrderForm(due_date=tomorrow.isoformat(), key=new_key()))
+
+    @post("/new", name="orders:create", opt=access(SUPERVISORS), status_code=303)
+    async def create(
+        self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], data: Form
+    ) -> Response[Any]:
+        """Create the order (released at once with the "create and release" button), or add a line."""
+        here, form = await site_for(ctx, principal_of(request), site), OrderForm.read(data)
+        action = one(data, "action")
+        if action == "add-line":
+            return await _form(request, ctx, here, replace(form, lines=(*form.lines, ("", ""))))
+        return await _create(request, ctx, here, form, release=action == "release")
+
+    @get("/{order_id:int}", name="orders:detail")
+    async def detail(
+        self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], order_id: FromPath[int]
+    ) -> Template:
+        """One order: its lines with ordered, allocated, picked, shipped and still needed units."""
+        here = await site_for(ctx, principal_of(request), site)
+        return await _detail(request, ctx, here, await _order(ctx, here, order_id))
+
+    @post("/{order_id:int}/release", name="orders:release", opt=access(SUPERVISORS), status_code=303)
+    async def release(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        order_id: FromPath[int],
+        data: Form,
+    ) -> Response[Any]:
+        return await _move(request, ctx, site, order_id, data, release_order)
+
+    @post("/{order_id:int}/cancel", name="orders:cancel", opt=access(SUPERVISORS), status_code=303)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        order_id: FromPath[int],
+        data: Form,
+    ) -> Response[Any]:
+        return await _move(request, ctx, site, order_id, data, cancel_order)
+
+
+class OrdersHomeController(Controller):
+    @get("/orders", name="orders:home", opt=access(EVERYONE))
+    async def home(self, request: Request[Any, Any, Any], ctx: Ctx) -> Redirect:
+        """The orders of the person's first site (the nav link lands here)."""
+        sites = await sites_of(ctx, principal_of(request))
+        if not sites:
+            raise NotFound("You are not assigned to any site yet. Ask an administrator.")
+        return Redirect(request.app.route_reverse("orders:list", site=sites[0].code), status_code=303)
+
+
+async def _create(
+    request: Request[Any, Any, Any], ctx: AppContext, site: SiteRow, form: OrderForm, *, release: bool
+) -> Response[Any]:
+    """Create the order, then to its page; a refusal shows the form again, as typed, with a fresh key."""
+    try:
+        async with ctx.db.reads() as session:
+            zone = await site_zone(session, site.id)
+        _status, answer = await create_order(
+            ctx.db,
+            form.order(site.id, zone, release=release),
+            actor=Actor.of(principal_of(request), client_ip(request)),
+            idempotency_key=form.key,
+            now=ctx.now(),
+        )
+    except Refused as refusal:
+        return await _form(request, ctx, site, form.retry(), _error(refusal), status_code=refusal.status)
+    return _done(request, request.app.route_reverse("orders:detail", site=site.code, order_id=answer["id"]))
+
+
+async def _order(ctx: AppContext, site: SiteRow, order_id: int) -> OrderDetail:
+    """The order, if it belongs to this site (the site itself was checked against the person)."""
+    async with ctx.db.reads() as session:
+        found = await order_detail(session, order_id, ctx.now())
+    if found is None or found.site_id != site.id:
+        raise NotFoundException()
+    return found
+
+
+async def _move(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    site: str,
+    order_id: int,
+    data: dict[str, Any],
+    use_case: Callable[..., Awaitable[tuple[int, dict[str, Any]]]],
+) -> Response[Any]:
+    """Release or cancel, then back to the order; a refusal shows on the order's page with a fresh key."""
+    here = await site_for(ctx, principal_of(request), site)
+    await _order(ctx, here, order_id)
+    try:
+        await use_case(
+            ctx.db,
+            order_id,
+            actor=Actor.of(principal_of(request), client_ip(request)),
+            idempotency_key=one(data, "idempotency_key"),
+            now=ctx.now(),
+        )
+    except Refused as refusal:
+        order = await _order(ctx, here, order_id)
+        return await _detail(request, ctx, here, order, _error(refusal), status_code=refusal.status)
+    target = request.app.route_reverse("orders:detail", site=here.code, order_id=order_id)
+    return _done(request, target)
+
+
+async def _detail(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    site: SiteRow,
+    order: OrderDetail,
+    error: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Template:
+    return page(
+        request,
+        "orders/detail.html",
+        "detail",
+        status_code=status_code,
+        site=site,
+        order=order,
+        error=error,
+        key=new_key(),
+        supervisor=principal_of(request).may(SUPERVISORS),
+    )
+
+
+async def _form(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    site: SiteRow,
+    form: OrderForm,
+    error: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Template:
+    async with ctx.db.reads() as session:
+        destinations = await destination_choices(session)
+    return page(
+        request,
+        "orders/new.html",
+        "form",
+        status_code=status_code,
+        site=site,
+        form=form,
+        destinations=destinations,
+        error=error,
+    )

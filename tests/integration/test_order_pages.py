@@ -1,0 +1,257 @@
+"""Order and destination screens: lists as you type, the order page, the forms, in French and English."""
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from app.db.models import AccessEvent, Destination, DispatchOrder
+from app.services.orders import OrderData, OrderLineData, create_order
+from tests.conftest import PERSONAS
+from tests.helpers import login, post_form
+from tests.integration.order_fixtures import NOW, actor, make_destinations, put_in_stock, reserve_line
+from tests.integration.stock_fixtures import assert_stock_invariants, make_catalog
+
+HTMX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+async def orders(db):
+    """Three orders at LYS (one late, one released, one draft) and one at LIL."""
+    catalog = await make_catalog(db)
+    await make_destinations(db)
+    who = await actor(db)
+    made = {}
+    for name, site, destination, due, release in (
+        ("late", catalog.site_id, "MAG-001", NOW - timedelta(days=400), True),
+        ("released", catalog.site_id, "MAG-002", NOW + timedelta(days=400), True),
+        ("draft", catalog.site_id, "CLI-001", NOW + timedelta(days=401), False),
+        ("lille", catalog.other_site_id, "MAG-002", NOW + timedelta(days=400), False),
+    ):
+        data = OrderData(site, destination, due, (OrderLineData("SKU-WATER", 12),), release=release)
+        _status, answer = await create_order(db, data, actor=who, idempotency_key=uuid.uuid4().hex, now=NOW)
+        made[name] = answer
+    made["site_id"] = catalog.site_id
+    return made
+
+
+async def as_(client, who):
+    p = PERSONAS[who]
+    assert (await login(client, p.username, p.password)).status_code == 303
+
+
+def hidden_key(html):
+    return re.search(r'name="idempotency_key" value="([^"]+)"', html)[1]
+
+
+async def test_the_order_list_shows_the_sites_orders_with_the_late_one_first_and_marked(client, orders):
+    await as_(client, "operator")
+    page = await client.get("/sites/LYS/orders", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200
+    html = page.text
+    assert "<html" in html and "Commandes" in html
+    numbers = re.findall(r">(CMD-\d{8}-\d{4})<", html)
+    assert numbers == [orders["late"]["number"], orders["released"]["number"], orders["draft"]["number"]]
+    assert orders["lille"]["number"] not in html
+    assert html.count('class="row-late"') == 1 and "En retard" in html
+    assert "Nouvelle commande" not in html  # operators do not create orders
+
+
+async def test_the_order_list_answers_a_search_with_the_fragment_alone(client, orders):
+    await as_(client, "supervisor")
+    fragment = await client.get("/sites/LYS/orders", params={"q": "bocuse"}, headers=HTMX)
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text and fragment.text.lstrip().startswith('<div id="order-results"')
+    assert re.findall(r">(CMD-\d{8}-\d{4})<", fragment.text) == [orders["draft"]["number"]]
+    assert "HX-Request" in fragment.headers["vary"]
+    drafts = await client.get("/sites/LYS/orders", params={"state": "draft"}, headers=HTMX)
+    assert re.findall(r">(CMD-\d{8}-\d{4})<", drafts.text) == [orders["draft"]["number"]]
+
+
+async def test_a_site_not_yours_is_forbidden_and_an_order_of_another_site_is_not_found(client, orders):
+    await as_(client, "operator")  # LYS only
+    assert (await client.get("/sites/LIL/orders")).status_code == 403
+    assert (await client.get(f"/sites/LYS/orders/{orders['lille']['id']}")).status_code == 404
+    assert (await client.get("/sites/LYS/orders/new")).status_code == 403
+    assert (await client.get("/destinations")).status_code == 403
+
+
+async def test_the_order_page_shows_each_line_and_supervisors_may_release_a_draft(client, db, orders):
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['draft']['id']}"
+    page = await client.get(url, headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "Still needed" in page.text and "SKU-WATER" in page.text and "Release" in page.text
+    released = await post_form(client, f"{url}/release", {"idempotency_key": hidden_key(page.text)})
+    assert (released.status_code, released.headers["location"]) == (303, url)
+    again = await post_form(client, f"{url}/release", {"idempotency_key": hidden_key(page.text)})
+    assert again.status_code == 303  # a double tap: the first answer again, nothing more
+    async with db.sessions() as s:
+        state = await s.scalar(select(DispatchOrder.state).where(DispatchOrder.id == orders["draft"]["id"]))
+    assert state == "released"
+
+
+async def test_a_refused_cancel_says_why_in_french_and_offers_a_fresh_key(client, db, orders):
+    await put_in_stock(db, orders["site_id"], "SKU-WATER", 20)
+    await reserve_line(db, orders["released"]["id"], 1, 12, taken_by="olivia")
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['released']['id']}"
+    refused = await post_form(
+        client, f"{url}/cancel", {"idempotency_key": "k-1"}, headers={**HTMX, "Accept-Language": "fr"}
+    )
+    assert refused.status_code == 409
+    assert "en cours de préparation" in refused.text
+    assert "<html" not in refused.text and "CMD-20261125-0002" in refused.text  # the order's block alone
+    await assert_stock_invariants(db)
+
+
+async def test_cancelling_from_the_page_releases_the_reservation_and_redirects_the_htmx_way(
+    client, db, orders
+):
+    await put_in_stock(db, orders["site_id"], "SKU-WATER", 20)
+    await reserve_line(db, orders["released"]["id"], 1, 12)
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['released']['id']}"
+    done = await post_form(client, f"{url}/cancel", {"idempotency_key": uuid.uuid4().hex}, headers=HTMX)
+    assert (done.status_code, done.headers["hx-redirect"]) == (200, url)
+    async with db.sessions() as s:
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
+    await assert_stock_invariants(db)
+
+
+async def test_a_new_order_is_created_from_the_form_and_adding_a_line_keeps_what_was_typed(
+    client, db, orders
+):
+    await as_(client, "supervisor")
+    form = await client.get("/sites/LYS/orders/new")
+    assert form.status_code == 200 and 'name="line_product"' in form.text
+    typed = {
+        "idempotency_key": hidden_key(form.text),
+        "destination": "MAG-002",
+        "due_date": "2026-12-01",
+        "due_time": "",
+        "priority": "",
+        "line_product": ["SKU-WATER", "03760000000048", ""],
+        "line_quantity": ["24", "10", ""],
+    }
+    more = await post_form(client, "/sites/LYS/orders/new", {**typed, "action": "add-line"}, headers=HTMX)
+    assert more.status_code == 200 and "<html" not in more.text
+    assert more.text.count('name="line_product"') == 4 and 'value="03760000000048"' in more.text
+    created = await post_form(client, "/sites/LYS/orders/new", {**typed, "action": "release"})
+    assert created.status_code == 303
+    async with db.sessions() as s:
+        order = await s.scalar(
+            select(DispatchOrder).where(DispatchOrder.id == int(created.headers["location"].split("/")[-1]))
+        )
+    assert (order.state, order.units, order.priority, order.source) == ("released", 34, 2, "screen")
+    # 2026-12-01 without a time: the end of that day in Lyon (UTC+1 in winter).
+    assert order.due_at.isoformat() == "2026-12-01T22:59:00+00:00"
+
+
+async def test_a_new_order_with_an_unknown_product_comes_back_in_french_naming_the_line(client, db, orders):
+    await as_(client, "supervisor")
+    form = await client.get("/sites/LYS/orders/new")
+    response = await post_form(
+        client,
+        "/sites/LYS/orders/new",
+        {
+            "idempotency_key": hidden_key(form.text),
+            "destination": "MAG-002",
+            "due_date": "2026-12-01",
+            "line_product": ["SKU-WATER", "NOPE"],
+            "line_quantity": ["1", "2"],
+            "action": "create",
+        },
+        headers={"Accept-Language": "fr"},
+    )
+    assert response.status_code == 422
+    assert "Ligne 2 : article inconnu NOPE." in response.text
+    assert hidden_key(response.text) != hidden_key(form.text)
+    assert 'value="NOPE"' in response.text
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(DispatchOrder)) == 4
+
+
+async def test_destinations_are_created_listed_and_their_secrets_shown_only_on_the_journaled_edit_page(
+    client, db
+):
+    await as_(client, "supervisor")
+    form = await client.get("/destinations/new")
+    created = await post_form(
+        client,
+        "/destinations/",
+        {
+            "idempotency_key": hidden_key(form.text),
+            "code": "mag-042",
+            "name": "Magasin Bron",
+            "kind": "store",
+            "tier": "1",
+            "min_units": "12",
+            "max_units": "600",
+            "quota_percent": "12,5",
+            "address": "12 rue de la République\n69500 Bron",
+            "contact": "Mme Durand 04 78 00 00 00",
+            "is_active": "1",
+        },
+    )
+    assert (created.status_code, created.headers["location"]) == (303, "/destinations?saved=MAG-042")
+    listing = await client.get("/destinations/?saved=MAG-042", headers={"Accept-Language": "fr"})
+    assert "MAG-042" in listing.text and "Magasin Bron" in listing.text and "République" not in listing.text
+    edit = await client.get("/destinations/MAG-042")
+    assert "République" in edit.text and "Mme Durand" in edit.text
+    async with db.sessions() as s:
+        stored = await s.scalar(text("SELECT address FROM destinations WHERE code = 'MAG-042'"))
+        seen = (
+            await s.execute(
+                select(AccessEvent.actor_name, AccessEvent.detail).where(
+                    AccessEvent.event == "destination.sensitive_viewed"
+                )
+            )
+        ).all()
+        journal = " ".join(str(d) for (d,) in (await s.execute(select(AccessEvent.detail))).all())
+        quota = await s.scalar(select(Destination.quota_percent).where(Destination.code == "MAG-042"))
+    assert "République" not in stored  # encrypted at rest
+    assert seen == [("samir", {"code": "MAG-042"})]
+    assert "République" not in journal and "Durand" not in journal
+    assert str(quota) == "12.50"
+
+
+async def test_a_destination_form_with_max_below_min_comes_back_in_french(client, db):
+    await as_(client, "admin")
+    form = await client.get("/destinations/new")
+    response = await post_form(
+        client,
+        "/destinations/",
+        {
+            "idempotency_key": hidden_key(form.text),
+            "code": "MAG-043",
+            "name": "Magasin Vénissieux",
+            "kind": "store",
+            "tier": "2",
+            "min_units": "100",
+            "max_units": "50",
+        },
+        headers={"Accept-Language": "fr"},
+    )
+    assert response.status_code == 422
+    assert "Le maximum (50) est inférieur au minimum (100)." in response.text
+    async with db.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(Destination)) == 0
+
+
+async def test_the_destination_list_answers_a_search_with_the_fragment_alone(client, db):
+    await make_destinations(db)
+    await as_(client, "supervisor")
+    fragment = await client.get("/destinations", params={"q": "bocuse"}, headers=HTMX)
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert "CLI-001" in fragment.text and "MAG-001" not in fragment.text
+
+
+async def test_supervisors_find_orders_and_destinations_from_the_menu_and_their_home(client, orders):
+    await as_(client, "supervisor")
+    home = await client.get("/")
+    for url in ("/orders", "/destinations", "/sites/LYS/orders", "/sites/LYS/orders/new"):
+        assert f'href="{url}' in home.text
+    assert (await client.get("/orders", follow_redirects=False)).headers["location"] == "/sites/LIL/orders"
