@@ -25,7 +25,13 @@ from app.db.queries.dispatch_views import (
 from app.domain.access import SUPERVISORS
 from app.routes.api_stock import IdempotencyKey, _ApiController, _site, problems
 from app.routes.common import principal_of
-from app.services.dispatch_runs import RunOptions, RunPreview, preview_dispatch_run, start_dispatch_run
+from app.services.dispatch_runs import (
+    RunOptions,
+    RunPreview,
+    explanation_fields,
+    preview_dispatch_run,
+    start_dispatch_run,
+)
 from app.services.errors import NotFound
 from app.services.stock import Actor
 from app.web.auth import access
@@ -139,24 +145,8 @@ def preview_answer(preview: RunPreview) -> PreviewAnswer:
     allocations, shortages = [], []
     for product in preview.plan.allocations:
         for line in product.lines:
-            allocations.append(
-                Allocation(
-                    product.supply.product,
-                    line.destination_code,
-                    line.tier,
-                    line.need_units,
-                    line.min_units,
-                    line.max_units,
-                    line.pack_size,
-                    round(line.quota_numerator / line.quota_denominator, 6),
-                    line.rounding_step,
-                    line.packs,
-                    line.eaches,
-                    line.units,
-                    round(float(line.fill_rate), 4),
-                    line.reason.value,
-                )
-            )
+            sku, code = product.supply.product, line.destination_code
+            allocations.append(_allocation(ExplanationRow(sku, "", code, "", *explanation_fields(line))))
             if line.shortage_units:
                 shortages.append(Shortage(product.supply.product, line.destination_code, line.shortage_units))
     reservations = [

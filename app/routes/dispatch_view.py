@@ -10,7 +10,7 @@ from typing import Any
 from app.db.queries.dispatch_views import DestinationTotal, ExplanationRow, names_of
 from app.db.session import Database
 from app.domain.allocation import Policy, Rounding
-from app.services.dispatch_runs import RunOptions, RunPreview, preview_dispatch_run
+from app.services.dispatch_runs import RunOptions, RunPreview, explanation_fields, preview_dispatch_run
 from app.web.i18n import N_
 
 PAGE_SIZE = 50
@@ -135,17 +135,7 @@ async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewV
             product_names.get(product_ids[sku], ""),
             line.destination_code,
             destination_names.get(destination_ids[line.destination_code], ""),
-            line.tier,
-            line.need_units,
-            line.min_units,
-            line.max_units,
-            line.pack_size,
-            line.quota_numerator,
-            line.quota_denominator,
-            line.packs,
-            line.eaches,
-            line.units,
-            line.reason.value,
+            *explanation_fields(line),
         )
         for sku, line in page
     ]

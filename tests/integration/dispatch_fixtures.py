@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Product
 from app.domain.ledger import MovementKind
@@ -98,3 +98,20 @@ async def receive(
             idempotency_key=uuid.uuid4().hex,
             now=NOW,
         )
+
+
+async def make_worked_example(
+    db, site_id: int, *, stock=((72, "A-01-01"), (48, "A-01-02"))
+) -> dict[str, int]:
+    """PRODUCT.md's acceptance case: 120 units, packs of 6 (round-up allowed); A tier 1 needs 24; B 45, C 60,
+    D 20 in tier 2 with a 1-pack minimum each. Returns the destination ids."""
+    async with db.transaction() as s:
+        await s.execute(update(Product).where(Product.sku == "SKU-WATER").values(round_up_packs=True))
+    ids = await make_destinations(
+        db, Dest("A", 1), Dest("B", 2, min_units=6), Dest("C", 2, min_units=6), Dest("D", 2, min_units=6)
+    )
+    for code, need in (("A", 24), ("B", 45), ("C", 60), ("D", 20)):
+        await make_order(db, site_id, ids[code], [("SKU-WATER", need)], priority=1 if code == "A" else 2)
+    for units, location in stock:
+        await receive(db, site_id, "SKU-WATER", units, location)
+    return ids

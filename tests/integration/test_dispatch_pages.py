@@ -5,15 +5,15 @@ from datetime import UTC, datetime
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
 from app.asgi import create_app
-from app.db.models import DispatchRun, Product
+from app.db.models import DispatchRun
 from app.services.jobs import JOB_BODIES, run_request
 from app.settings import load_settings
 from tests.conftest import TEST_ENV
 from tests.helpers import login, post_form
-from tests.integration.dispatch_fixtures import Dest, make_destinations, make_order, receive
+from tests.integration.dispatch_fixtures import make_worked_example, receive
 from tests.integration.stock_fixtures import make_catalog
 from tests.integration.test_stock_pages import rows
 
@@ -25,14 +25,7 @@ BASE = "https://testserver.local"
 async def lyon(db):
     """The worked example of PRODUCT.md at LYS."""
     site = (await make_catalog(db)).site_id
-    async with db.transaction() as s:
-        await s.execute(update(Product).where(Product.sku == "SKU-WATER").values(round_up_packs=True))
-    ids = await make_destinations(
-        db, Dest("A", 1), Dest("B", 2, min_units=6), Dest("C", 2, min_units=6), Dest("D", 2, min_units=6)
-    )
-    for code, need in (("A", 24), ("B", 45), ("C", 60), ("D", 20)):
-        await make_order(db, site, ids[code], [("SKU-WATER", need)], priority=1 if code == "A" else 2)
-    await receive(db, site, "SKU-WATER", 120, "A-01-01")
+    await make_worked_example(db, site, stock=((120, "A-01-01"),))
     return site
 
 

@@ -6,9 +6,9 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
-from app.db.models import DispatchRun, DispatchRunLine, JobRequest, PickList, PickTask, Product
+from app.db.models import DispatchRun, DispatchRunLine, JobRequest, PickList, PickTask
 from app.domain.allocation import Policy
 from app.services.dispatch_runs import (
     JOB,
@@ -20,7 +20,15 @@ from app.services.dispatch_runs import (
     start_dispatch_run,
 )
 from app.services.jobs import JOB_BODIES, run_request
-from tests.integration.dispatch_fixtures import ACTOR, NOW, Dest, make_destinations, make_order, receive
+from tests.integration.dispatch_fixtures import (
+    ACTOR,
+    NOW,
+    Dest,
+    make_destinations,
+    make_order,
+    make_worked_example,
+    receive,
+)
 from tests.integration.stock_fixtures import assert_stock_invariants, make_catalog
 
 
@@ -29,11 +37,11 @@ async def site(db):
     return (await make_catalog(db)).site_id
 
 
-async def start(db, site, options=RunOptions(), *, expected=None, key=None, inline_max_lines=2000):
+async def start(db, site, options=None, *, expected=None, key=None, inline_max_lines=2000):
     return await start_dispatch_run(
         db,
         site,
-        options,
+        options or RunOptions(),
         expected_inputs=expected,
         actor=ACTOR,
         idempotency_key=key or uuid.uuid4().hex,
@@ -45,17 +53,8 @@ async def start(db, site, options=RunOptions(), *, expected=None, key=None, inli
 
 @pytest.fixture
 async def worked_example(db, site):
-    """PRODUCT.md's acceptance case: 120 units of a 6-pack, A in tier 1, B C D in tier 2 with 1-pack minimums."""
-    async with db.transaction() as s:
-        await s.execute(update(Product).where(Product.sku == "SKU-WATER").values(round_up_packs=True))
-    ids = await make_destinations(
-        db, Dest("A", 1), Dest("B", 2, min_units=6), Dest("C", 2, min_units=6), Dest("D", 2, min_units=6)
-    )
-    for code, need in (("A", 24), ("B", 45), ("C", 60), ("D", 20)):
-        await make_order(db, site, ids[code], [("SKU-WATER", need)], priority=1 if code == "A" else 2)
-    await receive(db, site, "SKU-WATER", 72, "A-01-01")
-    await receive(db, site, "SKU-WATER", 48, "A-01-02")
-    return ids
+    """PRODUCT.md's acceptance case: 120 units, packs of 6; A tier 1; B, C, D tier 2 (1-pack minimums)."""
+    return await make_worked_example(db, site)
 
 
 async def reserved_units_by_destination(db) -> dict[str, int]:
@@ -110,11 +109,13 @@ async def test_a_preview_writes_nothing_and_matches_the_commit(db, site, worked_
     async with db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DispatchRun)) == 0
         assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
-    status, answer = await start(db, site, expected=preview.inputs)
+    _status, answer = await start(db, site, expected=preview.inputs)
     assert answer["summary"] == {**preview.summary(), "pick_lists": answer["summary"]["pick_lists"]}
 
 
-async def test_a_commit_on_inputs_changed_since_the_preview_is_refused_and_writes_nothing(db, site, worked_example):
+async def test_a_commit_on_inputs_changed_since_the_preview_is_refused_and_writes_nothing(
+    db, site, worked_example
+):
     preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
     await receive(db, site, "SKU-WATER", 6, "A-01-03")  # stock arrived since
     with pytest.raises(StaleInputs):
@@ -231,3 +232,31 @@ def test_pick_lists_follow_the_path_per_zone_and_are_cut_at_the_limit():
     assert [(zone, len(members)) for zone, members in lists] == [("A", 3), ("A", 2), ("B", 3), ("B", 2)]
     for _zone, members in lists:
         assert [t.pick_seq for t in members] == sorted(t.pick_seq for t in members)
+
+
+async def test_an_order_cancelled_while_a_run_commits_never_keeps_a_reservation(db, site):
+    """A cancel waits for the site's run in flight (or the run for it): no task left on a cancelled order."""
+    from app.services.orders import cancel_order
+    from app.services.users import Actor as JournalActor
+
+    ids = await make_destinations(db, *[Dest(f"X{n}", 1) for n in range(8)])
+    await receive(db, site, "SKU-FLOUR", 400, "A-01-01")
+    for round_no in range(8):
+        order_id = await make_order(db, site, ids[f"X{round_no}"], [("SKU-FLOUR", 20)], priority=1)
+        outcomes = await asyncio.gather(
+            start(db, site),
+            cancel_order(
+                db, order_id, actor=JournalActor(None, "test"), idempotency_key=f"cancel-{round_no}", now=NOW
+            ),
+            return_exceptions=True,
+        )
+        assert not any(isinstance(o, Exception) and not isinstance(o, NothingToAllocate) for o in outcomes)
+        async with db.sessions() as s:
+            stranded = await s.scalar(
+                text("""SELECT count(*) FROM pick_tasks t
+                        JOIN dispatch_order_lines l ON l.id = t.order_line_id
+                        JOIN dispatch_orders o ON o.id = l.order_id
+                        WHERE o.state = 'cancelled' AND t.status = 'open'""")
+            )
+        assert stranded == 0
+    await assert_stock_invariants(db)
