@@ -38,8 +38,9 @@ class OpenLine:
     destination_id: int
     need: int
 
-    def urgency(self) -> tuple[int, datetime, str, int]:
-        return (self.priority, self.due_at, self.order_number, self.line_no)
+    def urgency(self) -> tuple[int, datetime, str, int, int]:
+        """Most urgent first; the line id last, so equal lines never depend on the order they came in."""
+        return (self.priority, self.due_at, self.order_number, self.line_no, self.line_id)
 
 
 @dataclass(frozen=True, slots=True)
