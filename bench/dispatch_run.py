@@ -331,7 +331,7 @@ async def profile(db: Database, site_id: int) -> None:
     preview = await preview_dispatch_run(db, site_id, RunOptions(), now=NOW)
     await commit(db, site_id, preview.inputs)
     profiler.disable()
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
 async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 from advanced_alchemy.config import (
     AlembicAsyncConfig,
     AsyncSessionConfig,
@@ -96,10 +97,11 @@ class Database:
             try:
                 async with self.transaction() as session:
                     return await work(session)
-            except DBAPIError as error:
-                if error.connection_invalidated and attempt == 1:
+            except (DBAPIError, asyncpg.PostgresError) as error:
+                if isinstance(error, DBAPIError) and error.connection_invalidated and attempt == 1:
                     continue  # a connection the database dropped (restart): the pool is fresh now
-                if getattr(error.orig, "sqlstate", None) not in RETRYABLE:
+                # Statements on the raw asyncpg connection (`driver`) raise asyncpg's own errors.
+                if _sqlstate(error) not in RETRYABLE:
                     raise
                 if attempt == attempts:
                     raise Busy() from error
@@ -108,6 +110,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _sqlstate(error: Exception) -> str | None:
+    """The SQLSTATE of a database error, whether SQLAlchemy wrapped it or asyncpg raised it."""
+    return getattr(getattr(error, "orig", error), "sqlstate", None)
 
 
 async def driver(session: AsyncSession) -> Any:
