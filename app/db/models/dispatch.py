@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, IdentityAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -111,16 +111,10 @@ class PickTask(DefaultBase):
             name="progress_matches_status",
         ),
         Index("ix_pick_tasks_list_path", "pick_list_id", "pick_seq"),
-        Index(
-            "ix_pick_tasks_open_balance",
-            "product_id",
-            "location_id",
-            postgresql_where=text("status = 'open'"),
-        ),
         Index("ix_pick_tasks_order_line", "order_line_id"),
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    run_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    run_id: Mapped[int] = mapped_column(BigInteger)  # not indexed: no query looks tasks up by run
     pick_list_id: Mapped[int] = mapped_column(ForeignKey("pick_lists.id", ondelete="RESTRICT"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("dispatch_order_lines.id", ondelete="RESTRICT"))
     product_id: Mapped[int] = mapped_column(BigInteger)

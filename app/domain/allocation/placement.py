@@ -75,16 +75,19 @@ def place_allocation(
     usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(today)]
     rotation = _first_expired_first_out if expiry_tracked else _first_in_first_out
     usable.sort(key=lambda p: (*rotation(p), p.pick_seq, p.location_code, p.lot_code or "", *_rest(p)))
-    classes = [list(group) for _, group in groupby(range(len(usable)), key=lambda i: rotation(usable[i]))]
+    classes = [
+        _by_location(usable, list(group))
+        for _, group in groupby(range(len(usable)), key=lambda i: rotation(usable[i]))
+    ]
     left = [piece.available_units for piece in usable]
     picks: list[Pick] = []
     unplaced: list[tuple[str, int]] = []
     for code, units in sorted(units_by_destination.items(), key=lambda item: (-item[1], item[0])):
         taken: list[Pick] = []
-        for members in classes:
+        for places in classes:
             if units == 0:
                 break
-            units -= _take_from_class(code, units, [(usable[i], i) for i in members], left, taken)
+            units -= _take_from_class(code, units, places, usable, left, taken)
         taken.sort(key=lambda pick: (pick.pick_seq, pick.location_code, pick.lot_code or ""))
         picks.extend(taken)
         if units:
@@ -106,38 +109,53 @@ def _first_in_first_out(piece: StockPiece) -> tuple[bool, date]:
     return (False, piece.received_at)
 
 
+# One location of a rotation class: its code, its place on the pick path, and its pieces (indexes into
+# the usable pieces) in the order they leave: oldest receipt first, then lot code.
+_Place = tuple[str, int, list[int]]
+
+
+def _by_location(usable: list[StockPiece], members: list[int]) -> list[_Place]:
+    """A class's pieces grouped by location, built once per product (not once per destination)."""
+    grouped: dict[str, list[int]] = {}
+    for i in members:
+        grouped.setdefault(usable[i].location_code, []).append(i)
+    return [
+        (
+            code,
+            usable[held[0]].pick_seq,
+            sorted(held, key=lambda i: (usable[i].received_at, usable[i].lot_code or "")),
+        )
+        for code, held in grouped.items()
+    ]
+
+
 def _take_from_class(
-    code: str, units: int, stock: list[tuple[StockPiece, int]], left: list[int], taken: list[Pick]
+    code: str, units: int, places: list[_Place], usable: list[StockPiece], left: list[int], taken: list[Pick]
 ) -> int:
     """Take up to `units` from one rotation class: one covering location, else the fewest (largest
     first), ties by pick path. Returns the units taken."""
-    if len(stock) == 1:  # the common case (a lot, or a single location): nothing to choose
-        piece, i = stock[0]
+    if len(places) == 1 and len(places[0][2]) == 1:  # the common case (a lot, or a single location)
+        i = places[0][2][0]
         take = min(left[i], units)
         if take:
             left[i] -= take
+            piece = usable[i]
             taken.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take))
         return take
-    by_location: dict[str, list[tuple[StockPiece, int]]] = {}
-    for piece, i in stock:
-        if left[i]:
-            by_location.setdefault(piece.location_code, []).append((piece, i))
-    totals = {loc: sum(left[i] for _, i in held) for loc, held in by_location.items()}
-    path = {loc: min(piece.pick_seq for piece, _ in held) for loc, held in by_location.items()}
-    covering = [loc for loc, total in totals.items() if total >= units]
+    stocked = [(total, place) for place in places if (total := sum(left[i] for i in place[2]))]
+    covering = [place for total, place in stocked if total >= units]
     if covering:
-        chosen = [min(covering, key=lambda loc: (path[loc], loc))]
+        chosen = [min(covering, key=lambda place: (place[1], place[0]))]
     else:
-        chosen = sorted(totals, key=lambda loc: (-totals[loc], path[loc], loc))
+        chosen = [place for _, place in sorted(stocked, key=lambda tp: (-tp[0], tp[1][1], tp[1][0]))]
     wanted = units
-    for loc in chosen:
-        for piece, i in sorted(
-            by_location[loc], key=lambda held: (held[0].received_at, held[0].lot_code or "")
-        ):
+    for _code, _seq, held in chosen:
+        for i in held:
             take = min(left[i], wanted)
             if take:
                 left[i] -= take
                 wanted -= take
+                piece = usable[i]
                 taken.append(
                     Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take)
                 )

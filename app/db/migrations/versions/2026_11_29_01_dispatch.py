@@ -127,9 +127,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_pick_tasks'))
     )
     op.create_index('ix_pick_tasks_list_path', 'pick_tasks', ['pick_list_id', 'pick_seq'], unique=False)
-    op.create_index('ix_pick_tasks_open_balance', 'pick_tasks', ['product_id', 'location_id'], unique=False, postgresql_where=sa.text("status = 'open'"))
     op.create_index('ix_pick_tasks_order_line', 'pick_tasks', ['order_line_id'], unique=False)
-    op.create_index(op.f('ix_pick_tasks_run_id'), 'pick_tasks', ['run_id'], unique=False)
     op.create_table('shipment_lines',
     sa.Column('id', sa.BigInteger(), sa.Identity(always=False), nullable=False),
     sa.Column('shipment_id', sa.BigInteger(), nullable=False),
@@ -189,9 +187,7 @@ def downgrade() -> None:
     op.drop_column('destinations', 'quota_percent')
     op.drop_index(op.f('ix_shipment_lines_shipment_id'), table_name='shipment_lines')
     op.drop_table('shipment_lines')
-    op.drop_index(op.f('ix_pick_tasks_run_id'), table_name='pick_tasks')
     op.drop_index('ix_pick_tasks_order_line', table_name='pick_tasks')
-    op.drop_index('ix_pick_tasks_open_balance', table_name='pick_tasks', postgresql_where=sa.text("status = 'open'"))
     op.drop_index('ix_pick_tasks_list_path', table_name='pick_tasks')
     op.drop_table('pick_tasks')
     op.drop_index('ix_pick_lists_site_status', table_name='pick_lists')
