@@ -232,7 +232,12 @@ class ApiDispatchRunsController(_ApiController):
         )
 
     @get("/", name="api:dispatch-runs-list", opt=access(SUPERVISORS), responses=problems(403, 422))
-    async def list_runs(self, request: Request[Any, Any, Any], ctx: Ctx, site: str) -> list[RunAnswer]:
+    async def list_runs(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: Annotated[str, QueryParameter(description="A site code, e.g. LYS.")],
+    ) -> list[RunAnswer]:
         """The site's latest 50 runs, newest first (without their explanations)."""
         async with ctx.db.reads() as session:
             found = await _site(session, principal_of(request), site)

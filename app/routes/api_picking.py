@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.queries.picking import EPOCH, PickListRow, TaskRow, list_tasks, pick_lists
@@ -172,7 +172,7 @@ class ApiPickListsController(_ApiController):
         request: Request[Any, Any, Any],
         ctx: Ctx,
         site: SiteCode = None,
-        status: ListStatus | None = None,
+        status: Annotated[ListStatus | None, QueryParameter(description="open, taken or done.")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> PickListPage:
