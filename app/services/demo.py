@@ -25,6 +25,7 @@ from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
 from app.services.demo_data import DEMO_ACCOUNTS, PARIS, DemoData, generate_demo
 from app.services.demo_stock import opening_stock
+from app.services.dispatch_runs import RunOptions, start_dispatch_run
 from app.services.errors import Refused
 from app.services.passwords import hash_password
 from app.services.stock import Actor, set_opening_stock
@@ -70,9 +71,29 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
                 now=datetime.now(PARIS),
                 document="DEMO",
             )
-            return counts
+        counts.update(await _first_run(db, sites[DEMO_RUN_SITE]))
+        return counts
     finally:
         await db.dispose()
+
+
+DEMO_RUN_SITE = "LYS"  # Lille is left for a supervisor to preview and commit a run
+
+
+async def _first_run(db: Database, site_id: int) -> dict[str, int]:
+    """One committed dispatch run at Lyon: its operators find pick lists waiting, its board shows work."""
+    _status, answer = await start_dispatch_run(
+        db,
+        site_id,
+        RunOptions(),
+        expected_inputs=None,
+        actor=Actor(None, "demo"),
+        idempotency_key="demo-first-run",
+        now=datetime.now(PARIS),
+        inline_max_lines=10**9,  # the demo loads without a worker
+        pick_list_max_tasks=40,
+    )
+    return {"dispatch_runs": 1, "pick_tasks": answer["summary"]["tasks"]}
 
 
 async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[str]) -> dict[str, int]:

@@ -71,7 +71,9 @@ async def test_demo_loads_everything_the_generator_makes(empty_db_urls):
         "users": len(data.users),
     }
     stock = opening_stock(data, SEED, TODAY)
+    run = {kind: counts.pop(kind) for kind in ("dispatch_runs", "pick_tasks")}
     assert counts == {**expected, "stock_movements": len(stock)}  # every line starts from nothing
+    assert run["dispatch_runs"] == 1 and run["pick_tasks"] > 0  # Lyon's first run, committed
     in_db = await _counts(empty_db_urls)
     assert {kind: in_db[kind] for kind in expected} == expected
     database = Database(sqlalchemy_config(empty_db_urls, DatabaseSettings(), application_name="test-demo"))
@@ -117,11 +119,16 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
         missing_times = await conn.fetchval("SELECT count(*) FROM dispatch_orders WHERE created_at IS NULL")
         states = dict(await conn.fetch("SELECT state, count(*) FROM dispatch_orders GROUP BY state"))
         unreleased = await conn.fetchval(
-            "SELECT count(*) FROM dispatch_orders WHERE (state = 'released') <> (released_at IS NOT NULL)"
+            "SELECT count(*) FROM dispatch_orders WHERE (state = 'draft') = (released_at IS NOT NULL)"
         )
-        progress = await conn.fetchval(
-            "SELECT count(*) FROM dispatch_order_lines WHERE allocated + picked + shipped + short_picked > 0"
+        progress = dict(
+            await conn.fetch(
+                "SELECT s.code, count(*) FROM dispatch_order_lines l "
+                "JOIN dispatch_orders o ON o.id = l.order_id JOIN sites s ON s.id = o.site_id "
+                "WHERE l.allocated + l.picked + l.shipped + l.short_picked > 0 GROUP BY s.code"
+            )
         )
+        lists = await conn.fetchval("SELECT count(*) FROM pick_lists WHERE status = 'open'")
     finally:
         await conn.close()
     assert admin["role"] == role
@@ -132,6 +139,8 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
     assert leaked == 0
     assert unit_case == 0
     assert missing_times == 0
-    # Demand only, consistent with the stock: no order further than released, nothing reserved for any.
-    assert set(states) == {"draft", "released"}
-    assert unreleased == 0 and progress == 0
+    # Demand consistent with the stock, and Lyon's first run committed: its orders allocated (some only
+    # partly), pick lists waiting for its operators; nothing picked or shipped yet anywhere.
+    assert set(states) == {"draft", "released", "allocated"}
+    assert unreleased == 0
+    assert set(progress) == {"LYS"} and lists > 0
