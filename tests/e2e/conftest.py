@@ -225,3 +225,20 @@ def assert_accessible(page: Page) -> None:
                 summary = "; ".join(line.strip() for line in node.get("failureSummary", "").splitlines()[1:])
                 lines.append(f"    {target}: {summary}")
         pytest.fail("\n".join(lines), pytrace=False)
+
+
+async def receive_stock(db: Any, site_id: int, stock: list[tuple[str, str, int]], who: str) -> None:
+    """Book (SKU, location, quantity) receipts through the stock service, as a module's data set-up."""
+    from datetime import UTC, datetime
+
+    from app.domain.ledger import MovementKind
+    from app.services.stock import Actor, StockChange, record_stock_change
+
+    for sku, location, quantity in stock:
+        await record_stock_change(
+            db,
+            StockChange(MovementKind.RECEIPT, site_id, sku, quantity, target=location),
+            actor=Actor(None, who),
+            idempotency_key=uuid.uuid4().hex,
+            now=datetime.now(UTC),
+        )

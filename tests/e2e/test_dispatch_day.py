@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import psycopg
 import pytest
@@ -20,7 +19,6 @@ from sqlalchemy import text
 
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
-from app.domain.ledger import MovementKind
 from app.domain.scan import validate_gtin
 from app.services.catalog import (
     LocationData,
@@ -30,10 +28,9 @@ from app.services.catalog import (
     upsert_locations,
     upsert_products,
 )
-from app.services.stock import Actor, StockChange, record_stock_change
 from app.settings import Settings
 from tests.conftest import PERSONAS
-from tests.e2e.conftest import ARTIFACTS, TABLET, assert_accessible, login
+from tests.e2e.conftest import ARTIFACTS, TABLET, assert_accessible, login, receive_stock
 
 
 def _gtin(body: str) -> str:
@@ -85,14 +82,7 @@ async def _set_up(urls: DatabaseUrls, settings: Settings) -> None:
                 },
             )
             site_id = (await session.execute(text("SELECT id FROM sites WHERE code = 'LIL'"))).scalar_one()
-        for sku, location, quantity in STOCK:
-            await record_stock_change(
-                db,
-                StockChange(MovementKind.RECEIPT, site_id, sku, quantity, target=location),
-                actor=Actor(None, "e2e-day"),
-                idempotency_key=uuid.uuid4().hex,
-                now=datetime.now(UTC),
-            )
+        await receive_stock(db, site_id, STOCK, "e2e-day")
     finally:
         await db.dispose()
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -16,7 +14,6 @@ from sqlalchemy import text
 
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
-from app.domain.ledger import MovementKind
 from app.domain.scan import validate_gtin
 from app.services.catalog import (
     LocationData,
@@ -26,10 +23,9 @@ from app.services.catalog import (
     upsert_locations,
     upsert_products,
 )
-from app.services.stock import Actor, StockChange, record_stock_change
 from app.settings import Settings
 from tests.conftest import PERSONAS
-from tests.e2e.conftest import assert_accessible, login
+from tests.e2e.conftest import assert_accessible, login, receive_stock
 
 # A catalogue of its own at LYS, so that no other e2e test sees or changes this stock.
 LOCATIONS = [("QUAI-R9", "receiving"), ("E2E-01", "storage"), ("E2E-02", "storage"), ("E2E-03", "storage")]
@@ -65,14 +61,7 @@ async def _set_up(urls: DatabaseUrls, settings: Settings) -> None:
             await upsert_products(session, [check_product(product) for product in PRODUCTS])
         async with db.sessions() as session:
             site_id = (await session.execute(text("SELECT id FROM sites WHERE code = 'LYS'"))).scalar_one()
-        for sku, location, quantity in STOCK:
-            await record_stock_change(
-                db,
-                StockChange(MovementKind.RECEIPT, site_id, sku, quantity, target=location),
-                actor=Actor(None, "e2e-setup"),
-                idempotency_key=uuid.uuid4().hex,
-                now=datetime.now(UTC),
-            )
+        await receive_stock(db, site_id, STOCK, "e2e-setup")
     finally:
         await db.dispose()
 
