@@ -6,6 +6,7 @@ on every POST, and orders scoped to the sites the caller works on (see app/route
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,11 +28,11 @@ from app.routes.api_stock import (
     Limit,
     Offset,
     OutsideYourSites,
-    Problem,
     SiteCode,
     _ApiController,
     _site,
     _sites,
+    problem_specs,
 )
 from app.routes.common import client_ip, principal_of
 from app.services.destinations import DestinationData, save_destination
@@ -39,8 +40,7 @@ from app.services.errors import N_, Invalid, NotFound
 from app.services.orders import OrderData, OrderLineData, cancel_order, create_order, release_order
 from app.services.users import Actor
 from app.web.auth import access
-from app.web.context import Ctx
-from app.web.errors import PROBLEM
+from app.web.context import AppContext, Ctx
 
 # --- bodies and answers -------------------------------------------------------------------------
 
@@ -144,17 +144,28 @@ _PROBLEMS = {
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem answers of a handler, for the OpenAPI schema (the 401 applies to every one)."""
-    return {
-        status: ResponseSpec(
-            Problem, description=_PROBLEMS[status], media_type=PROBLEM, generate_examples=False
-        )
-        for status in sorted({400, 401, *statuses})
-    }
+    """The problem answers of an orders or destinations handler."""
+    return problem_specs(_PROBLEMS, *statuses)
 
 
 def _actor(request: Request[Any, Any, Any]) -> Actor:
     return Actor.of(principal_of(request), client_ip(request))
+
+
+async def _move(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    order_id: int,
+    idempotency_key: str | None,
+    transition: Callable[..., Awaitable[tuple[int, dict[str, Any]]]],
+) -> OrderMoved:
+    """One asked-for transition (release, cancel) of an order at one of your sites, replay-safe."""
+    async with ctx.db.reads() as session:
+        await _order_of_yours(session, principal_of(request), order_id)
+    _status, answer = await transition(
+        ctx.db, order_id, actor=_actor(request), idempotency_key=idempotency_key or "", now=ctx.now()
+    )
+    return OrderMoved(**answer)
 
 
 async def _order_of_yours(session: AsyncSession, principal: Principal, order_id: int) -> None:
@@ -311,12 +322,7 @@ class ApiOrdersController(_ApiController):
         idempotency_key: IdempotencyKey = None,
     ) -> OrderMoved:
         """Release a draft: its demand joins the next dispatch run (idempotent)."""
-        async with ctx.db.reads() as session:
-            await _order_of_yours(session, principal_of(request), order_id)
-        _status, answer = await release_order(
-            ctx.db, order_id, actor=_actor(request), idempotency_key=idempotency_key or "", now=ctx.now()
-        )
-        return OrderMoved(**answer)
+        return await _move(request, ctx, order_id, idempotency_key, release_order)
 
     @post(
         "/{order_id:int}/cancel",
@@ -333,9 +339,4 @@ class ApiOrdersController(_ApiController):
         idempotency_key: IdempotencyKey = None,
     ) -> OrderMoved:
         """Cancel an order not yet picked; the stock reserved for it is given back (idempotent)."""
-        async with ctx.db.reads() as session:
-            await _order_of_yours(session, principal_of(request), order_id)
-        _status, answer = await cancel_order(
-            ctx.db, order_id, actor=_actor(request), idempotency_key=idempotency_key or "", now=ctx.now()
-        )
-        return OrderMoved(**answer)
+        return await _move(request, ctx, order_id, idempotency_key, cancel_order)

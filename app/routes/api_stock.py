@@ -175,14 +175,19 @@ _PROBLEMS = {
 }
 
 
-def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """The problem answers of a handler, for the OpenAPI schema (the 401 applies to every one)."""
+def problem_specs(descriptions: dict[int, str], *statuses: int) -> dict[int, ResponseSpec]:
+    """The problem answers of a handler, described for its area, for the OpenAPI schema (401 for all)."""
     return {
         status: ResponseSpec(
-            Problem, description=_PROBLEMS[status], media_type=PROBLEM, generate_examples=False
+            Problem, description=descriptions[status], media_type=PROBLEM, generate_examples=False
         )
         for status in sorted({400, 401, *statuses})
     }
+
+
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """The problem answers of a stock handler."""
+    return problem_specs(_PROBLEMS, *statuses)
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from app.domain.ledger import StockKey
 from app.domain.orders import OPEN_FOR_ALLOCATION
 from app.services import idempotency
 from app.services.errors import Invalid, NotFound, Refused
+from app.services.order_progress import refresh_order_states
 from app.services.outbox import request_job
 from app.services.reservations import change_reserved
 from app.services.stock import Actor
@@ -316,7 +317,7 @@ async def _write(
     line_ids = sorted(by_line)
     await pg.execute(_ALLOCATE_LINES, line_ids, [by_line[i] for i in line_ids], now)
     order_ids = sorted({line.order_id for line in demand.lines if line.line_id in by_line})
-    await pg.execute(_ORDERS_ALLOCATED, order_ids, now)
+    await refresh_order_states(session, order_ids, now)  # the one rule: app.domain.orders.progress_state
     return len(lists)
 
 
@@ -455,8 +456,4 @@ TASK_COLUMNS = [
 _ALLOCATE_LINES = """
     UPDATE dispatch_order_lines l SET allocated = l.allocated + k.units, updated_at = $3
     FROM unnest($1::bigint[], $2::int[]) AS k(id, units) WHERE l.id = k.id
-"""
-_ORDERS_ALLOCATED = """
-    UPDATE dispatch_orders SET state = 'allocated', updated_at = $2
-    WHERE id = ANY($1::bigint[]) AND state IN ('released', 'picked')
 """
