@@ -17,7 +17,9 @@
   const MANUAL = "scan-manual-entry"; // sessionStorage: the mode survives each swap of the form
   const FLASH_MS = 900;
   // A wedge scanner types a character every few milliseconds; people, even fast, take 80 ms or more.
-  const BURST_GAP_MS = 35;
+  // The gap allowed inside a scan sits between the two: a busy tablet can delay one scanner keystroke by
+  // tens of milliseconds, and a gap read as "a person typing" would cut the scan's beginning off.
+  const BURST_GAP_MS = 60;
   const BURST_MIN = 4;
   const CAMERA_FORMATS = ["ean_13", "ean_8", "upc_a", "upc_e", "code_128", "code_39", "itf", "data_matrix", "qr_code"];
 
