@@ -35,6 +35,7 @@ from app.routes.api_stock import (
     ApiStockController,
 )
 from app.routes.auth import ApiAuthController, AuthController
+from app.routes.boards import BoardController, LiveController
 from app.routes.destinations import DestinationsController
 from app.routes.dispatch import DispatchController
 from app.routes.health import HealthController, MetricsController
@@ -51,6 +52,7 @@ from app.web import i18n
 from app.web.auth import API_PREFIX, PUBLIC, SessionAuthMiddleware, access, access_guard, renew_session
 from app.web.context import AppContext, provide_context
 from app.web.errors import EXCEPTION_HANDLERS
+from app.web.live import LiveHub
 from app.web.middleware import LocaleMiddleware, SecurityHeadersMiddleware
 from app.web.templating import template_config
 
@@ -70,10 +72,13 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-web"))
-        app.state.ctx = AppContext.build(settings, urls, db)
+        live = LiveHub(urls.libpq, check_every=settings.web.live_watchdog_seconds)
+        app.state.ctx = AppContext.build(settings, urls, db, live)
+        await live.start()
         try:
             yield
         finally:
+            await live.stop()
             await db.dispose()
 
     secure = settings.security.secure_cookies
@@ -118,6 +123,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             ApiDestinationsController,
             ApiOrdersController,
             HomeController,
+            BoardController,
+            LiveController,
             StockController,
             OrdersController,
             OrdersHomeController,

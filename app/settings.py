@@ -57,6 +57,24 @@ class WebSettings:
     default_locale: Literal["fr", "en"] = env(
         "WEB_DEFAULT_LOCALE", "fr", "Language when neither the user nor the browser chooses one."
     )
+    live_heartbeat_seconds: int = env(
+        "LIVE_HEARTBEAT_SECONDS",
+        15,
+        "Keep-alive comment period of a quiet live stream, so proxies do not cut it.",
+    )
+    live_watchdog_seconds: int = env(
+        "LIVE_WATCHDOG_SECONDS",
+        10,
+        "How often each web process checks that its LISTEN connection still gets events.",
+    )
+    live_stream_max_seconds: int = env(
+        "LIVE_STREAM_MAX_SECONDS",
+        300,
+        "A live stream ends after this long; the browser reopens it (a revoked session stops).",
+    )
+    board_poll_seconds: int = env(
+        "BOARD_POLL_SECONDS", 30, "Refresh period of a board whose live stream is cut (a proxy blocking SSE)."
+    )
 
 
 @dataclass(frozen=True)

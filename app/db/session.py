@@ -16,10 +16,12 @@ from advanced_alchemy.config import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
+from app.db.live import CHANNEL, Publisher, take_changes
 from app.db.urls import DatabaseUrls
 from app.settings import DatabaseSettings
 
@@ -81,11 +83,26 @@ class Database:
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
 
+        # Live-board events of committed transactions, coalesced (see app/db/live.py).
+        self.live = Publisher(self._notify)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        What the transaction marked with `live.changed` is published once it has committed, never before
+        (a board must not show a change that may still roll back) and never for a rolled-back attempt.
+        """
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            self.live.publish(take_changes(session))
+
+    async def _notify(self, payload: str) -> None:
+        async with self.reads() as session:
+            await session.execute(
+                text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+            )
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 5) -> T:
         """Run `work` in one transaction, retried with backoff after a deadlock or serialization error.
@@ -109,6 +126,7 @@ class Database:
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
+        await self.live.flush()
         await self.engine.dispose()
 
 

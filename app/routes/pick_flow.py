@@ -36,7 +36,7 @@ from app.services.picking import (
 from app.services.stock import MAX_QUANTITY, Actor
 from app.web.context import AppContext
 from app.web.i18n import gettext as _
-from app.web.i18n import ngettext
+from app.web.i18n import minutes_since, ngettext
 from app.web.templating import is_fragment_request, page
 
 TEMPLATE = "picking/pick.html"
@@ -348,10 +348,6 @@ def _trigger(outcome: Outcome) -> dict[str, Any] | None:
     if outcome.scanned:
         return {"scan-ok": {"recorded": False, "step": outcome.state.step}}
     return None
-
-
-def minutes_since(then: datetime | None, now: datetime) -> int:
-    return max(int((now - then).total_seconds() // 60), 0) if then else 0
 
 
 def holder_text(row: PickListRow, now: datetime) -> str:

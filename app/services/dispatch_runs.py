@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.db import live
+from app.db.live import Topic
 from app.db.queries.dispatch_inputs import OpenDemand, available_stock, count_open_lines, open_demand
 from app.db.session import Database, driver
 from app.domain.allocation import Explanation, Policy, Rounding
@@ -265,6 +267,7 @@ async def _write(
 ) -> int:
     """Every row of a committed run, in bulk; returns the number of pick lists."""
     pg = await driver(session)
+    live.changed(session, site_id, Topic.DISPATCH, Topic.ORDERS, Topic.PICKING, Topic.STOCK)
     sku_to_id = {terms.sku: terms.product_id for terms in demand.products.values()}
     code_to_id = {terms.code: terms.destination_id for terms in demand.destinations.values()}
     await pg.copy_records_to_table(

@@ -19,6 +19,8 @@ import msgspec
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import live
+from app.db.live import Topic
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Site
 from app.db.models.orders import ORDER_SOURCES
 from app.db.queries.orders import order_detail
@@ -272,6 +274,8 @@ async def insert_orders(session: AsyncSession, orders: Sequence[NewOrder], now: 
     """Write orders and their lines in bulk (in the caller's transaction); `units` is the lines' sum."""
     if not orders:
         return []
+    for site_id in {o.site_id for o in orders}:
+        live.changed(session, site_id, Topic.ORDERS)
     rows = [
         {
             "number": o.number,
@@ -323,7 +327,7 @@ async def _answer(session: AsyncSession, order_id: int, now: datetime) -> dict[s
 # ---------------------------------------------------------------- transitions
 
 _SITE_OF_ORDER = "SELECT site_id FROM dispatch_orders WHERE id = $1"
-_LOCK_ORDER = "SELECT number, state FROM dispatch_orders WHERE id = $1 FOR UPDATE"
+_LOCK_ORDER = "SELECT number, state, site_id FROM dispatch_orders WHERE id = $1 FOR UPDATE"
 _LOCK_LINES = """
     SELECT quantity, allocated, picked, shipped FROM dispatch_order_lines
     WHERE order_id = $1 ORDER BY id FOR UPDATE
@@ -380,6 +384,7 @@ async def cancel_order(
             raise _refusal(refused, number) from None
         tasks = [row[0] for row in await pg.fetch(_OPEN_TASKS, order_id)]
         released = await release_tasks(session, tasks, now)
+        live.changed(session, site_id, Topic.PICKING, Topic.STOCK)
         await pg.execute(_SET_STATE, order_id, OrderState.CANCELLED.value, now)
         await _journal(session, "order.cancelled", actor, number, released_units=released.units)
         return {
@@ -395,9 +400,11 @@ async def cancel_order(
 
 
 async def _lock(session: AsyncSession, order_id: int) -> tuple[str, OrderState]:
+    """Lock an order for a change of state (which its site's boards are told of, if it commits)."""
     row = await (await driver(session)).fetchrow(_LOCK_ORDER, order_id)
     if row is None:
         raise NotFound("Unknown order: {order}.", order=order_id)
+    live.changed(session, row["site_id"], Topic.ORDERS)
     return row["number"], OrderState(row["state"])
 
 

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import live
+from app.db.live import Topic
 from app.db.session import Database, driver
 from app.domain.ledger import Balance, Movement, MovementKind, StockKey
 from app.domain.picking import PickProblem, PickScan, PickTarget, Scanned, check_pick, settle
@@ -299,7 +301,9 @@ async def _hold_list(session: AsyncSession, task: TaskContext, actor: Actor, now
         )
     if task.list_status == "open":
         await (await driver(session)).execute(_TAKE_LIST, task.pick_list_id, actor.user_id, now)
-        await _orders_follow(session, task.pick_list_id, now)  # every order on the list is being picked
+        await _orders_follow(
+            session, task.pick_list_id, task.site_id, now
+        )  # every order on the list is being picked
 
 
 async def _record(
@@ -307,6 +311,7 @@ async def _record(
 ) -> dict[str, Any]:
     pg = await driver(session)
     outcome = settle(task.target.quantity, picked)
+    live.changed(session, task.site_id, Topic.PICKING, Topic.ORDERS, Topic.STOCK)
     dock = await dispatch_dock(session, task.site_id)
     source = StockKey(task.target.product_id, task.target.location_id, task.lot_id)
     target = StockKey(task.target.product_id, dock.id, task.lot_id)
@@ -446,7 +451,9 @@ async def _list(session: AsyncSession, list_id: int, site_ids: Collection[int] |
     return ListRow(*tuple(row))
 
 
-async def _orders_follow(session: AsyncSession, list_id: int, now: datetime) -> None:
+async def _orders_follow(session: AsyncSession, list_id: int, site_id: int, now: datetime) -> None:
+    """A list changed hands: its orders' states follow, and the boards of its site are told."""
+    live.changed(session, site_id, Topic.PICKING, Topic.ORDERS)
     pg = await driver(session)
     orders = [row[0] for row in await pg.fetch(_ORDERS_OF_LIST, list_id)]
     await refresh_order_states(session, orders, now)
@@ -488,7 +495,7 @@ async def take_pick_list(
                     number=row.number,
                     name=row.taken_by_name or "?",
                 )
-        await _orders_follow(session, list_id, now)
+        await _orders_follow(session, list_id, row.site_id, now)
         return _answer(row, "taken", actor.user_id, actor_name)
 
     return await idempotency.once(db, actor.scope, key, {"take": list_id}, now, operation)
@@ -520,7 +527,7 @@ async def release_pick_list(
                     number=row.number,
                     name=row.taken_by_name or "?",
                 )
-        await _orders_follow(session, list_id, now)
+        await _orders_follow(session, list_id, row.site_id, now)
         return _answer(row, "open", None, None)
 
     return await idempotency.once(db, actor.scope, key, {"release": list_id}, now, operation)
@@ -553,7 +560,7 @@ async def reassign_pick_list(
             )
         if await pg.fetchval(_HAND_OVER, list_id, person["id"], now) is None:
             raise Refused("Pick list {number} is finished.", number=row.number)
-        await _orders_follow(session, list_id, now)
+        await _orders_follow(session, list_id, row.site_id, now)
         await journal.record(
             session,
             "pick_list.reassigned",

@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import live
+from app.db.live import Topic
 from app.db.session import Database, driver
 from app.domain.ledger import Movement, MovementKind, StockKey
 from app.domain.orders import LineProgress, OrderState, backorder_lines
@@ -178,6 +180,7 @@ async def close_shipment(
             for k, units in sorted(by_key.items(), key=lambda kv: kv[0].sort_key())
         ]
         number = await _next_number(session, request.site_id, now)
+        live.changed(session, request.site_id, Topic.DISPATCH, Topic.ORDERS, Topic.STOCK)
         applied = await apply_movements_locked(
             session,
             movements,

@@ -14,6 +14,7 @@ from app.domain.lockout import LockoutPolicy
 from app.domain.sessions import SessionPolicy
 from app.services.auth import LoginPolicy
 from app.settings import Settings
+from app.web.live import LiveHub
 
 
 @dataclass
@@ -22,9 +23,10 @@ class AppContext:
     urls: DatabaseUrls
     db: Database
     login_policy: LoginPolicy
+    live: LiveHub
 
     @classmethod
-    def build(cls, settings: Settings, urls: DatabaseUrls, db: Database) -> AppContext:
+    def build(cls, settings: Settings, urls: DatabaseUrls, db: Database, live: LiveHub) -> AppContext:
         sec = settings.security
         policy = LoginPolicy(
             sessions=SessionPolicy(
@@ -36,7 +38,7 @@ class AppContext:
             ip_failures_per_window=sec.ip_failures_per_10min,
             api_token=timedelta(minutes=sec.api_token_minutes),
         )
-        return cls(settings=settings, urls=urls, db=db, login_policy=policy)
+        return cls(settings=settings, urls=urls, db=db, login_policy=policy, live=live)
 
     @staticmethod
     def now() -> datetime:

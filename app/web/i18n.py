@@ -141,6 +141,21 @@ def format_datetime(value: datetime | None) -> str:
     )
 
 
+def format_time(value: datetime | None) -> str:
+    """The time of day in the display zone (14:05): for what happened today."""
+    return "—" if value is None else value.astimezone(display_zone.get()).strftime("%H:%M")
+
+
+def minutes_since(then: datetime | None, now: datetime) -> int:
+    """Whole minutes from `then` to `now` (0 when unknown or in the future)."""
+    return max(int((now - then).total_seconds() // 60), 0) if then else 0
+
+
+def format_minutes(minutes: int) -> str:
+    """A duration for people: "12 min", "2 h 05"."""
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d}"
+
+
 def format_date(value: date | None) -> str:
     if value is None:
         return "—"

@@ -35,7 +35,10 @@ def make_environment() -> Environment:
         percent=i18n.format_percent,
         datetime=i18n.format_datetime,
         date=i18n.format_date,
+        clock=i18n.format_time,
+        minutes=i18n.format_minutes,
     )
+    env.globals["minutes_since"] = i18n.minutes_since
     env.globals["current_locale"] = i18n.current_locale.get
     return env
 

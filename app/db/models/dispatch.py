@@ -76,6 +76,7 @@ class PickList(IdentityAuditBase):
         CheckConstraint(f"status IN {LIST_STATUSES}", name="status_known"),
         CheckConstraint("(status = 'open') = (taken_by IS NULL)", name="taken_iff_not_open"),
         Index("ix_pick_lists_site_status", "site_id", "status"),
+        Index("ix_pick_lists_site_done", "site_id", "done_at"),  # boards: lists finished today
     )
     number: Mapped[str] = mapped_column(String(32), unique=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))

@@ -75,6 +75,7 @@ class StockMovement(DefaultBase):
         Index("ix_stock_movements_product_time", "product_id", "occurred_at"),
         Index("ix_stock_movements_from_time", "from_location_id", "occurred_at"),
         Index("ix_stock_movements_to_time", "to_location_id", "occurred_at"),
+        Index("ix_stock_movements_kind_time", "kind", "occurred_at"),  # boards: activity, throughput
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(24))

@@ -17,3 +17,35 @@ document.addEventListener("htmx:sendError", (event) => {
     target.setAttribute("data-offline", "true");
   }
 });
+
+// Live boards. The stream's state shows on the board ("Live" / "Reconnecting…"); while the stream is cut
+// (a proxy that blocks server-sent events, a network drop), the panels are refreshed by polling instead.
+// A stream that reopens redraws every panel itself (the server sends them all first).
+function watchBoard(board) {
+  let open = false;
+  let downSince = Date.now();
+  const show = () => {
+    // A stream closing to be reopened (every few minutes, by design) is not worth a warning: wait 3 s.
+    board.dataset.live = open ? "on" : (Date.now() - downSince > 3000 ? "off" : board.dataset.live || "");
+  };
+  board.addEventListener("htmx:sseOpen", () => { open = true; show(); });
+  const lost = () => {
+    if (open) { downSince = Date.now(); }
+    open = false;
+    window.setTimeout(show, 3100);
+  };
+  board.addEventListener("htmx:sseError", lost);
+  board.addEventListener("htmx:sseClose", lost);
+  window.setTimeout(show, 3100);
+  const every = Number(board.dataset.pollSeconds || "30") * 1000;
+  window.setInterval(() => {
+    const panels = board.querySelector("#board-panels");
+    if (!open && panels && document.visibilityState === "visible") {
+      htmx.ajax("GET", board.dataset.pollUrl, { target: panels, swap: "outerHTML" });
+    }
+  }, every);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll(".board[data-poll-url]").forEach(watchBoard);
+});

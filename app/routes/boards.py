@@ -1,0 +1,279 @@
+"""Live boards: the supervisors' view of a site, redrawn within a second of any change, from any process.
+
+A board is six panels, each drawn from one named query (app/db/queries/boards.py) by its own partial
+(boards/_<panel>.html). The page opens one server-sent-event stream; when a topic of the site changes
+(app/db/live.py), the panels drawn from that topic are redrawn and pushed. A panel is drawn once per
+change and language in this process, whatever the number of open boards (`BoardPanels`), so a
+thousand wall screens cost what one does. Panels that show durations ("idle for 12 min") are redrawn
+every `TICK_SECONDS` as well. When the stream cannot open (a proxy blocking it), app.js polls the
+panels every BOARD_POLL_SECONDS instead.
+
+Pick-list pages need figures per person (their own lists, their buttons), so their stream carries
+only the topic's name and the page fetches its own fragment (`LiveController`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from jinja2 import Environment
+from litestar import Controller, Request, get
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import FromPath, FromQuery, Parameter
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.live import Topic
+from app.db.queries import boards as q
+from app.db.session import Database
+from app.domain.access import EVERYONE, SUPERVISORS
+from app.routes.common import principal_of, to_first_site
+from app.web import i18n
+from app.web.auth import access
+from app.web.context import AppContext, Ctx
+from app.web.live import LiveHub
+from app.web.templating import page
+
+TICK_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    topics: frozenset[Topic]
+    ticks: bool  # shows durations or "late": redrawn every TICK_SECONDS even when nothing changed
+    read: Callable[[AsyncSession, q.BoardSite, datetime], Awaitable[Any]]
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel("pipeline", frozenset({Topic.ORDERS}), True, lambda s, site, now: q.pipeline(s, site.id, now)),
+    Panel("pickers", frozenset({Topic.PICKING}), True, q.pickers),
+    Panel("late", frozenset({Topic.ORDERS}), True, lambda s, site, now: q.late_orders(s, site.id, now)),
+    Panel(
+        "shortages",
+        frozenset({Topic.ORDERS, Topic.PICKING, Topic.DISPATCH}),
+        False,
+        lambda s, site, now: q.shortages(s, site.id),
+    ),
+    Panel("throughput", frozenset({Topic.PICKING, Topic.DISPATCH}), True, q.throughput),
+    Panel(
+        "activity",
+        frozenset({Topic.STOCK, Topic.DISPATCH}),
+        False,
+        lambda s, site, now: q.activity(s, site.id),
+    ),
+)
+PANEL_BY_NAME = {panel.name: panel for panel in PANELS}
+
+Version = tuple[Any, ...]
+
+
+class BoardPanels:
+    """Draws panels, keeping the last drawing of each (site, panel, language) until its inputs change."""
+
+    def __init__(self, db: Database, env: Environment, hub: LiveHub, url_for: Callable[..., str]) -> None:
+        self.db, self.env, self.hub, self.url_for = db, env, hub, url_for
+        self._drawn: dict[tuple[int, str, str], tuple[Version, Markup]] = {}
+        self._drawing: dict[tuple[int, str, str, Version], asyncio.Task[Markup]] = {}
+
+    def version(self, site: q.BoardSite, panel: Panel, now: datetime) -> Version:
+        changes = tuple(self.hub.versions[(site.id, topic)] for topic in sorted(panel.topics))
+        tick = int(now.timestamp() // TICK_SECONDS) if panel.ticks else 0
+        return (self.hub.epoch, changes, tick)
+
+    async def draw(
+        self, site: q.BoardSite, panel: Panel, locale: str, now: datetime
+    ) -> tuple[Version, Markup]:
+        version = self.version(site, panel, now)
+        key = (site.id, panel.name, locale)
+        drawn = self._drawn.get(key)
+        if drawn is not None and drawn[0] == version:
+            return drawn
+        task = self._drawing.get((*key, version))
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._draw(site, panel, locale, now))
+            self._drawing[(*key, version)] = task
+            task.add_done_callback(lambda _t: self._drawing.pop((*key, version), None))
+        # Shielded: a viewer who leaves mid-drawing must not cancel it for the others waiting on it.
+        html = await asyncio.shield(task)
+        current = self._drawn.get(key)
+        if current is None or current[0] <= version:
+            self._drawn[key] = (version, html)
+        return version, html
+
+    async def _draw(self, site: q.BoardSite, panel: Panel, locale: str, now: datetime) -> Markup:
+        async with self.db.reads() as session:
+            data = await panel.read(session, site, now)
+        locale_token = i18n.current_locale.set(locale)
+        zone_token = i18n.display_zone.set(site.zone)
+        try:
+            template = self.env.get_template(f"boards/_{panel.name}.html")
+            return Markup(template.render(data=data, site=site, now=now, url_for=self.url_for))  # noqa: S704
+        finally:
+            i18n.current_locale.reset(locale_token)
+            i18n.display_zone.reset(zone_token)
+
+    async def draw_all(self, site: q.BoardSite, locale: str, now: datetime) -> dict[str, Markup]:
+        drawn = [await self.draw(site, panel, locale, now) for panel in PANELS]
+        return {panel.name: html for panel, (_v, html) in zip(PANELS, drawn, strict=True)}
+
+
+def board_panels(request: Request[Any, Any, Any], ctx: AppContext) -> BoardPanels:
+    """The process's panel drawer, made on first use (it needs the app's template environment)."""
+    state = request.app.state
+    if getattr(state, "board_panels", None) is None:
+        env = request.app.template_engine.engine  # type: ignore[union-attr]
+        state.board_panels = BoardPanels(ctx.db, env, ctx.live, request.app.route_reverse)
+    panels: BoardPanels = state.board_panels
+    return panels
+
+
+async def _site(request: Request[Any, Any, Any], ctx: AppContext, code: str) -> q.BoardSite:
+    """The site named in the URL if this person may see it: 404 if unknown, 403 if not theirs."""
+    async with ctx.db.reads() as session:
+        site = await q.board_site(session, code.upper())
+    if site is None:
+        raise NotFoundException()
+    if not principal_of(request).may_work_on(site.id):
+        raise PermissionDeniedException("This site is not one of yours.")
+    return site
+
+
+def _changed_panels(changes: Iterable[tuple[int, Topic]]) -> set[str]:
+    topics = {topic for _site, topic in changes}
+    return {panel.name for panel in PANELS if panel.ticks or panel.topics & topics}
+
+
+async def _stream(
+    ctx: AppContext,
+    site_id: int,
+    messages: Callable[[set[str] | None], AsyncIterator[ServerSentEventMessage]],
+    names: Callable[[set[tuple[int, Topic]]], set[str]],
+) -> AsyncIterator[ServerSentEventMessage]:
+    """Subscribe to the site, send everything once, then what changes; keep-alive comments in between.
+
+    Ends after LIVE_STREAM_MAX_SECONDS: the browser reopens it at once, through the session check, so a
+    revoked session loses its board there. Leaving the page ends it at once (the subscription with it).
+    """
+    web = ctx.settings.web
+    loop = asyncio.get_running_loop()
+    subscription = ctx.live.subscribe({site_id})
+    try:
+        yield ServerSentEventMessage(comment="open", data=None, retry=1000)
+        async for message in messages(None):  # everything, as it is now
+            yield message
+        ends = loop.time() + web.live_stream_max_seconds
+        while loop.time() < ends:
+            changes = await subscription.wait(min(web.live_heartbeat_seconds, max(ends - loop.time(), 0)))
+            if changes:
+                async for message in messages(names(changes)):
+                    yield message
+            else:
+                yield ServerSentEventMessage(comment="keep-alive", data=None)
+                async for message in messages(names(set())):
+                    yield message
+    finally:
+        subscription.close()
+
+
+class BoardController(Controller):
+    """The supervisors' boards, per site, and the wall-screen mode."""
+
+    @get("/boards", name="boards:home", opt=access(SUPERVISORS))
+    async def home(self, request: Request[Any, Any, Any], ctx: Ctx) -> Redirect:
+        return await to_first_site(request, ctx, "boards:board")
+
+    @get("/sites/{site:str}/board", name="boards:board", opt=access(SUPERVISORS))
+    async def board(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Any:
+        return await _board_page(request, ctx, site, "boards/board.html")
+
+    @get("/sites/{site:str}/board/panels", name="boards:panels", opt=access(SUPERVISORS))
+    async def panels(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Any:
+        """Every panel at once: the board's refresh while its live stream is cut."""
+        return await _board_page(request, ctx, site, "boards/_panels.html")
+
+    @get("/sites/{site:str}/board/wall", name="boards:wall", opt=access(SUPERVISORS))
+    async def wall(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        rotate: FromQuery[str | None] = None,
+        every: Annotated[int, Parameter(default=60, ge=10, le=3600)] = 60,
+    ) -> Any:
+        """Large type, no navigation; `rotate=LYS,LIL` moves to the next site every `every` seconds."""
+        current = await _site(request, ctx, site)
+        codes = [c.strip().upper() for c in (rotate or "").split(",") if c.strip()]
+        following = None
+        if len(codes) > 1:
+            at = codes.index(current.code) if current.code in codes else -1
+            following = codes[(at + 1) % len(codes)]
+            await _site(request, ctx, following)  # refuse a rotation through a site that is not theirs
+        return await _board_page(
+            request, ctx, site, "boards/wall.html", rotate=",".join(codes), every=every, following=following
+        )
+
+    @get("/sites/{site:str}/board/events", name="boards:events", opt=access(SUPERVISORS))
+    async def events(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> ServerSentEvent:
+        """The board's live stream: each panel as an event named after it, its HTML as data."""
+        board_site = await _site(request, ctx, site)
+        drawer = board_panels(request, ctx)
+        locale = i18n.current_locale.get()
+        sent: dict[str, Version] = {}
+
+        async def messages(names: set[str] | None) -> AsyncIterator[ServerSentEventMessage]:
+            now = ctx.now()
+            for panel in PANELS:
+                if names is not None and panel.name not in names:
+                    continue
+                version, html = await drawer.draw(board_site, panel, locale, now)
+                if sent.get(panel.name) != version:
+                    sent[panel.name] = version
+                    yield ServerSentEventMessage(event=panel.name, data=str(html))
+
+        return ServerSentEvent(_stream(ctx, board_site.id, messages, _changed_panels))
+
+
+async def _board_page(
+    request: Request[Any, Any, Any], ctx: AppContext, code: str, template: str, **extra: Any
+) -> Any:
+    site = await _site(request, ctx, code)
+    panels = await board_panels(request, ctx).draw_all(site, i18n.current_locale.get(), ctx.now())
+    return page(
+        request,
+        template,
+        board_site=site,
+        panels=panels,
+        poll_seconds=ctx.settings.web.board_poll_seconds,
+        **extra,
+    )
+
+
+class LiveController(Controller):
+    """A site's topics as they change, for pages whose fragments are drawn per person (pick lists)."""
+
+    @get("/sites/{site:str}/live", name="live:events", opt=access(EVERYONE))
+    async def events(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        topic: FromQuery[list[Topic] | None] = None,
+    ) -> ServerSentEvent:
+        """`event: <topic>` (no data beyond the topic) each time a topic of the site changes."""
+        live_site = await _site(request, ctx, site)
+        wanted = set(topic or Topic)
+
+        def changed_topics(changes: set[tuple[int, Topic]]) -> set[str]:
+            return {t.value for _s, t in changes if t in wanted}
+
+        async def messages(names: set[str] | None) -> AsyncIterator[ServerSentEventMessage]:
+            for name in sorted({t.value for t in wanted} if names is None else names):
+                yield ServerSentEventMessage(event=name, data=name)
+
+        return ServerSentEvent(_stream(ctx, live_site.id, messages, changed_topics))

@@ -1,0 +1,194 @@
+"""The web process's end of live events: one LISTEN connection, fanned out in memory to subscribers.
+
+Each web process holds one asyncpg connection listening on `app.db.live.CHANNEL`. What arrives is
+"site S, topic T changed"; the hub hands it to the subscribers of site S (an open board, a pick-list
+page), who re-render from the database. A subscriber's backlog is the set of (site, topic) pairs it
+has not drawn yet, so it is bounded by sites x topics however slow the client: changes merge.
+
+Litestar's PostgreSQL channel backends never notice a dead LISTEN connection (STACK-NOTES.md §2), so
+the hub does it itself: asyncpg's termination callback catches a closed socket at once, and a
+watchdog NOTIFYs a private channel every `check_every` seconds and expects it back, which catches a
+half-open one. Either way the hub reconnects and tells every subscriber to redraw everything, since
+events may have been missed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter as MetricCounter
+from prometheus_client import Gauge
+
+from app.db.live import CHANNEL, Change, Topic, decode
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBERS = Gauge(
+    "dispatch_live_subscribers", "Open live streams (boards, pick-list pages)", multiprocess_mode="livesum"
+)
+LISTENING = Gauge(
+    "dispatch_live_listener_up", "1 while the process's LISTEN connection works", multiprocess_mode="min"
+)
+RECONNECTS = MetricCounter("dispatch_live_reconnects_total", "LISTEN connections re-opened after a loss")
+_hub_ids = itertools.count(1)
+
+
+class Subscription:
+    """What one open stream has not drawn yet; `wait` hands it over."""
+
+    def __init__(self, hub: LiveHub, site_ids: frozenset[int]) -> None:
+        self.hub, self.site_ids = hub, site_ids
+        self.dirty: set[Change] = set()
+        self._wake = asyncio.Event()
+
+    def offer(self, changes: Iterable[Change]) -> None:
+        fresh = {change for change in changes if change[0] in self.site_ids}
+        if fresh:
+            self.dirty |= fresh
+            self._wake.set()
+
+    def everything(self) -> None:
+        """Ask for a redraw of every topic (after a reconnect, events may have been missed)."""
+        self.offer((site_id, topic) for site_id in self.site_ids for topic in Topic)
+
+    async def wait(self, quiet: float) -> set[Change]:
+        """The changes since the last call, or an empty set after `quiet` seconds without any."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), quiet)
+        self._wake.clear()
+        changes, self.dirty = self.dirty, set()
+        return changes
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+
+class LiveHub:
+    """One per web process: the LISTEN connection, its watchdog, and the subscribers per site."""
+
+    def __init__(
+        self, dsn: str, *, check_every: float = 10.0, answer_within: float = 3.0, retry_every: float = 1.0
+    ) -> None:
+        self.dsn = dsn
+        self.check_every, self.answer_within, self.retry_every = check_every, answer_within, retry_every
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self.backend_pid: int | None = None  # the listener's server process (tests terminate it)
+        # What a drawing of a fragment depends on: how many changes of each (site, topic) arrived, and how
+        # many times the connection opened (each opening may have missed some).
+        self.versions: Counter[Change] = Counter()
+        self.epoch = 0
+        self._by_site: dict[int, set[Subscription]] = defaultdict(set)
+        self.ping_channel = f"sd_live_ping_{os.getpid()}_{next(_hub_ids)}"
+        self._pong = asyncio.Event()
+        self.connection: asyncpg.Connection | None = None  # the LISTEN connection, while it is open
+        self._task: asyncio.Task[None] | None = None
+
+    # -- subscribers -------------------------------------------------------------------------------------
+    def subscribe(self, site_ids: Collection[int]) -> Subscription:
+        subscription = Subscription(self, frozenset(site_ids))
+        for site_id in subscription.site_ids:
+            self._by_site[site_id].add(subscription)
+        SUBSCRIBERS.inc()
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        for site_id in subscription.site_ids:
+            subscribers = self._by_site.get(site_id)
+            if subscribers is not None and subscription in subscribers:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self._by_site[site_id]
+        SUBSCRIBERS.dec()
+
+    @property
+    def subscribers(self) -> int:
+        return len({s for subscribers in self._by_site.values() for s in subscribers})
+
+    def deliver(self, changes: set[Change]) -> None:
+        """Hand `changes` to the subscribers of their sites (and only theirs)."""
+        by_site: dict[int, set[Change]] = defaultdict(set)
+        for change in changes:
+            self.versions[change] += 1
+            by_site[change[0]].add(change)
+        for site_id, site_changes in by_site.items():
+            for subscription in tuple(self._by_site.get(site_id, ())):
+                subscription.offer(site_changes)
+
+    # -- the connection ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        LISTENING.set(0)
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncio.wait_for(
+                    asyncpg.connect(self.dsn, server_settings={"application_name": "dispatch-live"}),
+                    self.answer_within * 2,
+                )
+                lost = asyncio.Event()
+                connection.add_termination_listener(_setter(lost))
+                await connection.add_listener(CHANNEL, self._on_event)
+                await connection.add_listener(self.ping_channel, self.on_pong)
+                self.connection, self.backend_pid = connection, connection.get_server_pid()
+                if not first:
+                    self.reconnects += 1
+                    RECONNECTS.inc()
+                    log.info("live events: listening again after a lost connection")
+                first = False
+                self.epoch += 1
+                self._set_connected(True)
+                # Whatever happened while nobody listened, every open stream redraws everything.
+                for subscribers in tuple(self._by_site.values()):
+                    for subscription in tuple(subscribers):
+                        subscription.everything()
+                await self._watch(connection, lost)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("live events: listener lost (%s); reconnecting", error or type(error).__name__)
+            finally:
+                self._set_connected(False)
+                self.connection = None
+                if connection is not None:
+                    connection.terminate()
+            await asyncio.sleep(self.retry_every)
+
+    async def _watch(self, connection: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Return when the connection is closed, or does not answer its own ping in time."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), self.check_every)
+                return
+            self._pong.clear()
+            await asyncio.wait_for(connection.execute(f"NOTIFY {self.ping_channel}"), self.answer_within)
+            await asyncio.wait_for(self._pong.wait(), self.answer_within)
+
+    def _on_event(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
+        self.deliver(decode(str(payload)))
+
+    def on_pong(self, *_args: Any) -> None:
+        self._pong.set()
+
+    def _set_connected(self, up: bool) -> None:
+        (self.connected.set if up else self.connected.clear)()
+        LISTENING.set(1 if up else 0)
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _connection: event.set()
