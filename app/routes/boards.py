@@ -24,7 +24,7 @@ from jinja2 import Environment
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, Parameter
-from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,11 +189,11 @@ class BoardController(Controller):
         return await to_first_site(request, ctx, "boards:board")
 
     @get("/sites/{site:str}/board", name="boards:board", opt=access(SUPERVISORS))
-    async def board(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Any:
+    async def board(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
         return await _board_page(request, ctx, site, "boards/board.html")
 
     @get("/sites/{site:str}/board/panels", name="boards:panels", opt=access(SUPERVISORS))
-    async def panels(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Any:
+    async def panels(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
         """Every panel at once: the board's refresh while its live stream is cut."""
         return await _board_page(request, ctx, site, "boards/_panels.html")
 
@@ -205,7 +205,7 @@ class BoardController(Controller):
         site: FromPath[str],
         rotate: FromQuery[str | None] = None,
         every: Annotated[int, Parameter(default=60, ge=10, le=3600)] = 60,
-    ) -> Any:
+    ) -> Template:
         """Large type, no navigation; `rotate=LYS,LIL` moves to the next site every `every` seconds."""
         current = await _site(request, ctx, site)
         codes = [c.strip().upper() for c in (rotate or "").split(",") if c.strip()]
@@ -241,7 +241,7 @@ class BoardController(Controller):
 
 async def _board_page(
     request: Request[Any, Any, Any], ctx: AppContext, code: str, template: str, **extra: Any
-) -> Any:
+) -> Template:
     site = await _site(request, ctx, code)
     panels = await board_panels(request, ctx).draw_all(site, i18n.current_locale.get(), ctx.now())
     return page(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +13,8 @@ from litestar.plugins.prometheus import PrometheusController
 from app.services.health import readiness
 from app.web.auth import LOCAL, PUBLIC, access
 from app.web.context import Ctx
+
+LISTENER_GRACE_SECONDS = 2.0
 
 
 class HealthController(Controller):
@@ -25,9 +29,13 @@ class HealthController(Controller):
 
     @get("/ready", name="health:ready")
     async def ready(self, ctx: Ctx) -> Response[dict[str, Any]]:
-        """Database, job queue and worker heartbeat; 503 when any is not ready."""
+        """Database, job queue, worker heartbeat, this process's board events; 503 if any is not ready."""
         stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
-        checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
+        with contextlib.suppress(TimeoutError):  # just started, or reconnecting: give it a moment
+            await asyncio.wait_for(ctx.live.connected.wait(), LISTENER_GRACE_SECONDS)
+        checks = await readiness(
+            ctx.db, now=ctx.now(), worker_stale_after=stale, live_listening=ctx.live.connected.is_set()
+        )
         ok = all(c.ok for c in checks)
         body = {
             "status": "ok" if ok else "unavailable",

@@ -23,7 +23,9 @@ class HomeController(Controller):
         checks = None
         if principal.role is Role.ADMIN:
             stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
-            checks = await readiness(ctx.db, now=ctx.now(), worker_stale_after=stale)
+            checks = await readiness(
+                ctx.db, now=ctx.now(), worker_stale_after=stale, live_listening=ctx.live.connected.is_set()
+            )
         async with ctx.db.reads() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
         return Template(

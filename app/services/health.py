@@ -29,8 +29,18 @@ class Check:
         return self.detail.format(**self.facts)
 
 
-async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelta) -> list[Check]:
-    """One check per part; a part that cannot be reached is reported, never raised."""
+async def readiness(
+    db: Database, *, now: datetime, worker_stale_after: timedelta, live_listening: bool | None = None
+) -> list[Check]:
+    """One check per part; a part that cannot be reached is reported, never raised.
+
+    `live_listening` is the web process's own LISTEN connection for the boards (None in other processes):
+    down only while its watchdog reconnects it, so a lasting failure shows here.
+    """
+    live = []
+    if live_listening is not None:
+        detail = N_("listening for board events") if live_listening else N_("reconnecting to board events")
+        live.append(Check("live", live_listening, detail))
     try:
         started = time.perf_counter()
         async with db.reads() as session:
@@ -55,7 +65,7 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
         return [
             Check(name, False, unreachable, {"error": type(exc).__name__})
             for name in ("database", "queue", "worker")
-        ]
+        ] + live
     if stuck == 0:
         queue = Check("queue", True, N_("job requests relayed"))
     else:
@@ -67,7 +77,7 @@ async def readiness(db: Database, *, now: datetime, worker_stale_after: timedelt
         worker = Check(
             "worker", age < worker_stale_after.total_seconds(), N_("last heartbeat {s} s ago"), {"s": age}
         )
-    return [database, queue, worker]
+    return [database, queue, worker, *live]
 
 
 async def record_heartbeat(

@@ -152,8 +152,12 @@ def minutes_since(then: datetime | None, now: datetime) -> int:
 
 
 def format_minutes(minutes: int) -> str:
-    """A duration for people: "12 min", "2 h 05"."""
-    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d}"
+    """A duration for people: "12 min", "2 h 05", "3 j 22 h" (3 d 22 h)."""
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 24 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d}"
+    return gettext("{days} d {hours} h", days=minutes // (24 * 60), hours=minutes % (24 * 60) // 60)
 
 
 def format_date(value: date | None) -> str:

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def live_database(template_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
-    """The live server's database, a fresh copy of the template: tests add the data they need to it."""
+@contextmanager
+def copied_database(template_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
+    """A fresh copy of the template database, dropped afterwards."""
     name = f"e2e_{uuid.uuid4().hex[:16]}"
     asyncio.run(_admin_execute(template_urls, f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"'))
     try:
@@ -108,11 +109,26 @@ def live_database(template_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
 
 
 @pytest.fixture(scope="session")
+def live_database(template_urls: DatabaseUrls) -> Iterator[DatabaseUrls]:
+    """The live server's database, a fresh copy of the template: tests add the data they need to it."""
+    with copied_database(template_urls) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
 def live_server(live_database: DatabaseUrls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of `python -m app.cli serve` running on `live_database`."""
-    db_urls = live_database
-    var_dir = tmp_path_factory.mktemp("e2e-var")
-    log_path = var_dir / "server.log"
+    with serve(live_database, tmp_path_factory.mktemp("e2e-var")) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serve(db_urls: DatabaseUrls, var_dir: Path, command: str = "serve", **extra_env: str) -> Iterator[str]:
+    """`python -m app.cli <command>` on `db_urls` until the block ends; yields the base URL it serves.
+
+    `command="worker"` starts a job worker instead (it serves no URL: the block waits for nothing).
+    """
+    log_path = var_dir / f"{command}-{uuid.uuid4().hex[:6]}.log"
     port = _free_port()
     env = {
         **os.environ,
@@ -129,11 +145,13 @@ def live_server(live_database: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
         "WEB_ALLOWED_HOSTS": "*",
         "LOGIN_LOCKOUT_THRESHOLD": "5",
         "LOGIN_IP_FAILURES_PER_10MIN": "30",
+        **extra_env,
     }
     base_url = f"http://127.0.0.1:{port}"
+    arguments = ["serve", "--port", str(port)] if command == "serve" else [command]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", *arguments],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=log,
@@ -141,7 +159,7 @@ def live_server(live_database: DatabaseUrls, tmp_path_factory: pytest.TempPathFa
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _answers(f"{base_url}/health/live"):
+        while command == "serve" and not _answers(f"{base_url}/health/live"):
             if process.poll() is not None or time.monotonic() > deadline:
                 _stop(process)
                 output = log_path.read_text(errors="replace")

@@ -21,7 +21,9 @@ async def test_readiness_fails_without_a_worker_heartbeat(client):
 async def test_readiness_passes_with_a_fresh_heartbeat_and_fails_when_it_goes_stale(client, db):
     now = datetime.now(UTC)
     await record_heartbeat(db, worker_id="w1", hostname="h", pid=1, queue="dispatch", started_at=now, now=now)
-    assert (await client.get("/health/ready")).status_code == 200
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["live"] == {"ok": True, "detail": "listening for board events"}
     old = now - timedelta(minutes=5)
     await record_heartbeat(db, worker_id="w1", hostname="h", pid=1, queue="dispatch", started_at=old, now=old)
     response = await client.get("/health/ready")

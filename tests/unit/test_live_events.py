@@ -1,0 +1,92 @@
+"""Live-board events: payloads, and the publisher's coalescing (a fake sender; the real NOTIFY path is
+tested against PostgreSQL in tests/integration/test_boards.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.db.live import PAYLOAD_LIMIT, Publisher, Topic, decode, encode
+from app.web import i18n
+from app.web.i18n import format_minutes
+
+changes = st.sets(st.tuples(st.integers(1, 10**12), st.sampled_from(list(Topic))), max_size=2000)
+
+
+@given(changes)
+def test_payloads_carry_every_change_and_stay_under_postgresqls_limit(marked):
+    payloads = encode(marked)
+    assert all(len(p.encode()) < PAYLOAD_LIMIT + 100 and len(p.encode()) < 8000 for p in payloads)
+    decoded = set().union(*(decode(p) for p in payloads)) if payloads else set()
+    assert decoded == marked
+    assert len(payloads) == len(set(payloads))
+
+
+def test_noise_on_the_channel_is_ignored():
+    assert decode("3:orders nonsense 4:unknown x:stock 5: :picking 7:stock") == {
+        (3, Topic.ORDERS),
+        (7, Topic.STOCK),
+    }
+
+
+class Recorder:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.sent: list[tuple[float, str]] = []
+        self.fail_first = fail_first
+
+    async def __call__(self, payload: str) -> None:
+        if self.fail_first:
+            self.fail_first -= 1
+            raise ConnectionError("database restarting")
+        self.sent.append((asyncio.get_running_loop().time(), payload))
+
+
+async def test_the_first_change_goes_out_at_once_and_a_burst_waits_for_the_interval():
+    recorder = Recorder()
+    publisher = Publisher(recorder, interval=3600)
+    publisher.publish({(1, Topic.STOCK)})
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(recorder.sent) == 1  # no wait for the first change after a quiet spell
+    for n in range(50):
+        publisher.publish({(n % 3 + 1, Topic.ORDERS)})
+        await asyncio.sleep(0)
+    assert len(recorder.sent) == 1  # the burst waits for the next interval, folded into one event
+    assert publisher.pending == {(1, Topic.ORDERS), (2, Topic.ORDERS), (3, Topic.ORDERS)}
+    assert publisher._task is not None
+    publisher._task.cancel()
+
+
+async def test_everything_published_is_delivered():
+    recorder = Recorder()
+    publisher = Publisher(recorder, interval=0.02)
+    published = set()
+    for n in range(60):
+        change = (n % 7 + 1, list(Topic)[n % 4])
+        published.add(change)
+        publisher.publish({change})
+        await asyncio.sleep(0.002)
+    await publisher.flush()
+    assert set().union(*(decode(p) for _at, p in recorder.sent)) == published
+    assert len(recorder.sent) < 60
+
+
+async def test_a_failed_notify_is_logged_and_the_next_change_still_goes_out():
+    recorder = Recorder(fail_first=1)
+    publisher = Publisher(recorder, interval=0.01)
+    publisher.publish({(1, Topic.ORDERS)})
+    await publisher.flush()
+    assert recorder.sent == []  # lost: boards catch up on their next refresh
+    publisher.publish({(1, Topic.PICKING)})
+    await publisher.flush()
+    assert [decode(p) for _at, p in recorder.sent] == [{(1, Topic.PICKING)}]
+
+
+def test_durations_read_as_people_say_them():
+    i18n.load_catalogs()
+    assert format_minutes(0) == "0 min"
+    assert format_minutes(59) == "59 min"
+    assert format_minutes(65) == "1 h 05"
+    assert format_minutes(24 * 60 + 90) == "1 j 1 h"  # French is the default language
