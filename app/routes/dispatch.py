@@ -140,7 +140,9 @@ class DispatchController(Controller):
         q: FromQuery[str] = "",
         show: FromQuery[str] = "short",
         page_no: FromQuery[int] = 1,
+        part: FromQuery[str] = "explanation",
     ) -> Template:
+        """The run; an htmx request gets its `part`: the explanation (filters, pages) or the pick lists."""
         found = await site_for(ctx, principal_of(request), site)
         filters = Filters(q, show, max(page_no, 1))
         async with ctx.db.reads() as session:
@@ -160,8 +162,9 @@ class DispatchController(Controller):
         return page(
             request,
             "dispatch/run.html",
-            "explanation",
+            "lists" if part == "lists" else "explanation",
             site=found,
+            now=ctx.now(),
             run=run,
             rows=rows,
             total=total,

@@ -215,3 +215,29 @@ async def test_the_watchdog_replaces_a_listener_that_stopped_hearing(db, db_urls
         assert hub.backend_pid != first
     finally:
         await hub.stop()
+
+
+# ---------------------------------------------------------------- presence
+
+
+async def test_a_runs_page_shows_who_picks_each_list_and_follows_picking_live(client, db, day):
+    actor, name = await persona_actor(db, "operator")
+    four_minutes_ago = datetime.now(UTC) - timedelta(minutes=4, seconds=5)
+    await take_pick_list(
+        db,
+        day.flour_list,
+        site_ids=None,
+        actor=actor,
+        actor_name=name,
+        idempotency_key="t",
+        now=four_minutes_ago,
+    )
+    async with db.reads() as s:
+        run_id = await s.scalar(text("SELECT max(id) FROM dispatch_runs"))
+    await sign_in(client, "supervisor")
+    page = await client.get(f"/sites/LYS/dispatch/runs/{run_id}")
+    assert 'sse-connect="/sites/LYS/live?topic=picking"' in page.text
+    assert "Olivia Opérateur prépare cette liste depuis 4 min" in compact(page.text)
+    lists = await client.get(f"/sites/LYS/dispatch/runs/{run_id}?part=lists", headers={"HX-Request": "true"})
+    assert lists.text.lstrip().startswith('<div id="run-lists"')
+    assert "Olivia Opérateur prépare cette liste depuis 4 min" in compact(lists.text)

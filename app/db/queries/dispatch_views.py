@@ -98,6 +98,9 @@ class RunPickList:
     status: str
     tasks: int
     units: int
+    done_tasks: int
+    taken_by_name: str | None  # who is picking it now
+    taken_at: datetime | None
 
 
 async def site_defaults(session: AsyncSession, site_id: int) -> SiteDefaults:
@@ -209,9 +212,12 @@ async def run_destination_totals(session: AsyncSession, run_id: int) -> list[Des
 
 async def run_pick_lists(session: AsyncSession, run_id: int) -> list[RunPickList]:
     rows = await session.execute(
-        text("""SELECT pl.id, pl.number, pl.zone, pl.status, count(t.id), coalesce(sum(t.quantity), 0)
+        text("""SELECT pl.id, pl.number, pl.zone, pl.status, count(t.id), coalesce(sum(t.quantity), 0),
+                       count(t.id) FILTER (WHERE t.status <> 'open'),
+                       CASE WHEN pl.status = 'taken' THEN u.full_name END, pl.taken_at
                 FROM pick_lists pl JOIN pick_tasks t ON t.pick_list_id = pl.id
-                WHERE pl.run_id = :run GROUP BY pl.id ORDER BY pl.zone, pl.number"""),
+                LEFT JOIN users u ON u.id = pl.taken_by
+                WHERE pl.run_id = :run GROUP BY pl.id, u.full_name ORDER BY pl.zone, pl.number"""),
         {"run": run_id},
     )
     return [RunPickList(*row) for row in rows]
