@@ -10,10 +10,13 @@ the database has just been cut. The board must show each without a reload. The d
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -71,26 +74,40 @@ def servers(
     var = tmp_path_factory.mktemp("boards")
     key = uuid.uuid4().hex * 2
     with (
-        serve(boards_db, var, SECRET_KEY=key) as server_a,
+        serve(boards_db, var, SECRET_KEY=key, BOARD_POLL_SECONDS="2") as server_a,
         serve(boards_db, var, SECRET_KEY=key) as server_b,
         serve(boards_db, var, "worker", SECRET_KEY=key),
     ):
         yield server_a, server_b
 
 
-@pytest.fixture
-def board(servers: tuple[str, str], browser: Browser) -> Iterator[Page]:
-    """The supervisor's board of Lyon on server A, its live stream open."""
-    context = browser.new_context(locale="fr-FR", viewport=DESKTOP)
+@contextmanager
+def window(
+    browser: Browser, base_url: str, persona: str, viewport: dict[str, int], blocked: str | None = None
+) -> Iterator[Page]:
+    """A French browser window of its own (its own cookies), signed in as `persona`.
+
+    `blocked`: a URL pattern the window's network refuses, as a proxy that blocks it would.
+    """
+    context = browser.new_context(locale="fr-FR", viewport=viewport)
     context.set_default_timeout(15_000)
-    page = context.new_page()
-    login(page, servers[0], PERSONAS["supervisor"])
-    page.goto(f"{servers[0]}/sites/LYS/board")
-    expect(page.locator(".board")).to_have_attribute("data-live", "on")
+    if blocked:
+        context.route(blocked, lambda route: route.abort())
     try:
+        page = context.new_page()
+        login(page, base_url, PERSONAS[persona])
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def board(servers: tuple[str, str], browser: Browser) -> Iterator[Page]:
+    """The supervisor's board of Lyon on server A, its live stream open."""
+    with window(browser, servers[0], "supervisor", DESKTOP) as page:
+        page.goto(f"{servers[0]}/sites/LYS/board")
+        expect(page.locator(".board")).to_have_attribute("data-live", "on")
+        yield page
 
 
 def watch(board: Page, panel: str) -> None:
@@ -124,11 +141,7 @@ def test_a_pick_confirmed_on_a_tablet_shows_on_the_board_of_another_server_witho
     expect(pickers).not_to_contain_text("Olivia Opérateur")
     board.evaluate("window.sameDocument = true")  # gone if the page were reloaded
 
-    tablet_context = browser.new_context(locale="fr-FR", viewport=TABLET)
-    tablet_context.set_default_timeout(15_000)
-    tablet = tablet_context.new_page()
-    try:
-        login(tablet, servers[1], PERSONAS["operator"])
+    with window(browser, servers[1], "operator", TABLET) as tablet:
         tablet.goto(f"{servers[1]}/sites/LYS/picking/{day.flour_list}")
         flow = tablet.locator("[data-scan-form]")
         expect(flow).to_have_attribute("data-step", "location")
@@ -141,8 +154,6 @@ def test_a_pick_confirmed_on_a_tablet_shows_on_the_board_of_another_server_witho
         confirmed_at = tablet.evaluate("Date.now()")
         tablet.locator("button.btn-confirm").click()
         expect(tablet.locator("[data-step=finished]")).to_be_visible()
-    finally:
-        tablet_context.close()
 
     row = pickers.locator("tr[data-picker='Olivia Opérateur']")
     expect(row.locator("[data-figure=done]")).to_have_text("1")
@@ -220,6 +231,27 @@ def test_the_board_recovers_after_every_database_connection_is_cut(
     report(board, "receipt right after the cut", received_at)
 
 
+def test_a_board_whose_stream_is_blocked_says_so_and_keeps_itself_right_by_polling(
+    servers: tuple[str, str], boards_db: DatabaseUrls, test_settings: Settings, day: Day, browser: Browser
+) -> None:
+    """A proxy that refuses server-sent events: the board polls its panels instead (every 2 s here)."""
+    with window(browser, servers[0], "supervisor", DESKTOP, blocked="**/board/events") as page:
+        page.goto(f"{servers[0]}/sites/LYS/board")
+        expect(page.locator(".board")).to_have_attribute("data-live", "off")
+        expect(page.locator(".live-off")).to_be_visible()
+
+        async def receive(db: Database) -> None:
+            change = StockChange(
+                MovementKind.RECEIPT, day.site_id, "SKU-FLOUR", 1, target="A-01-01", document="BL-SANS-FLUX"
+            )
+            await record_stock_change(
+                db, change, actor=ACTOR, idempotency_key=uuid.uuid4().hex, now=datetime.now(UTC)
+            )
+
+        run(boards_db, test_settings, receive)
+        expect(page.locator("#panel-activity")).to_contain_text("BL-SANS-FLUX")
+
+
 def test_a_person_never_receives_events_of_a_site_outside_their_scope(
     servers: tuple[str, str],
     boards_db: DatabaseUrls,
@@ -228,11 +260,7 @@ def test_a_person_never_receives_events_of_a_site_outside_their_scope(
     browser: Browser,
     board: Page,
 ) -> None:
-    context = browser.new_context(locale="fr-FR", viewport=TABLET)
-    context.set_default_timeout(15_000)
-    lille = context.new_page()
-    try:
-        login(lille, servers[0], PERSONAS["lille_operator"])
+    with window(browser, servers[0], "lille_operator", TABLET) as lille:
         lille.goto(f"{servers[0]}/")
         assert lille.evaluate("fetch('/sites/LYS/live').then(r => r.status)") == 403
         lille.evaluate(
@@ -266,5 +294,18 @@ def test_a_person_never_receives_events_of_a_site_outside_their_scope(
         run(boards_db, test_settings, lambda db: receive_at(db, "LIL", "A-01-01", "BL-LILLE"))
         lille.wait_for_function("window.heard.length === 5")
         assert lille.evaluate("window.heard[4]") == "stock"
-    finally:
-        context.close()
+        streams = open_streams(servers[0])
+    # A client that leaves is released at once (its subscription with it), not at its next keep-alive.
+    deadline = time.monotonic() + 10
+    while open_streams(servers[0]) != streams - 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_streams(servers[0]) == streams - 1
+
+
+def open_streams(base_url: str) -> float:
+    """Server A's open live streams, from its own metrics (the test runs on the server's machine)."""
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    found = re.search(r"^dispatch_live_subscribers(?:\{[^}]*\})? (\S+)$", metrics, re.M)
+    assert found, "no dispatch_live_subscribers metric"
+    return float(found.group(1))

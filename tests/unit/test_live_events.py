@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from app.db.live import PAYLOAD_LIMIT, Publisher, Topic, decode, encode
 from app.web import i18n
 from app.web.i18n import format_minutes
+from app.web.live import LiveHub
 
 changes = st.sets(st.tuples(st.integers(1, 10**12), st.sampled_from(list(Topic))), max_size=2000)
 
@@ -90,3 +91,15 @@ def test_durations_read_as_people_say_them():
     assert format_minutes(59) == "59 min"
     assert format_minutes(65) == "1 h 05"
     assert format_minutes(24 * 60 + 90) == "1 j 1 h"  # French is the default language
+
+
+async def test_a_slow_subscriber_holds_at_most_one_mark_per_topic_of_its_sites():
+    hub = LiveHub("postgresql://unused")  # never started: fan-out only
+    slow = hub.subscribe({1, 2})
+    for n in range(10_000):
+        hub.deliver({(n % 3 + 1, list(Topic)[n % 4])})
+    assert slow.dirty == {(site, topic) for site in (1, 2) for topic in Topic}  # site 3 is not theirs
+    assert await slow.wait(0) == {(site, topic) for site in (1, 2) for topic in Topic}
+    assert slow.dirty == set()
+    slow.close()
+    assert hub.subscribers == 0
