@@ -15,17 +15,20 @@ only the topic's name and the page fetches its own fragment (`LiveController`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from jinja2 import Environment
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
 from markupsafe import Markup
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.live import Topic
@@ -40,6 +43,9 @@ from app.web.live import LiveHub
 from app.web.templating import page
 
 TICK_SECONDS = 30
+RETRY_SECONDS = 1.0
+DATABASE_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, DBAPIError)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -165,18 +171,22 @@ async def _stream(
     subscription = ctx.live.subscribe({site_id})
     try:
         yield ServerSentEventMessage(comment="open", data=None, retry=1000)
-        async for message in messages(None):  # everything, as it is now
-            yield message
         ends = loop.time() + web.live_stream_max_seconds
-        while loop.time() < ends:
+        wanted: set[str] | None = None  # everything, as it is now
+        while True:
+            try:
+                async for message in messages(wanted):
+                    yield message
+            except DATABASE_ERRORS as error:  # a restart under way: keep the stream, draw again shortly
+                log.warning("live stream of site %s: drawing failed (%s); retrying", site_id, error)
+                subscription.everything()
+                await asyncio.sleep(RETRY_SECONDS)
+            if loop.time() >= ends:
+                return
             changes = await subscription.wait(min(web.live_heartbeat_seconds, max(ends - loop.time(), 0)))
-            if changes:
-                async for message in messages(names(changes)):
-                    yield message
-            else:
+            if not changes:
                 yield ServerSentEventMessage(comment="keep-alive", data=None)
-                async for message in messages(names(set())):
-                    yield message
+            wanted = names(changes)
     finally:
         subscription.close()
 

@@ -1,7 +1,6 @@
 """Live boards in real Chromium windows, against real servers on their own database.
 
-Two web servers (two processes, as two granian workers or two IIS farm members would be) and a job
-worker share one PostgreSQL. The supervisor's board is open on server A; the changes come from an
+Two web servers (server B with two granian workers) and a job worker share one PostgreSQL. The supervisor's board is open on server A; the changes come from an
 operator's tablet on server B, from the worker, and from a service call while every connection of
 the database has just been cut. The board must show each without a reload. The delays are printed
 (`-s`), never asserted: the bench (`python -m bench.boards`) measures them under load.
@@ -70,12 +69,16 @@ def day(boards_db: DatabaseUrls, test_settings: Settings) -> Day:
 def servers(
     boards_db: DatabaseUrls, day: Day, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    """Server A (the supervisor's) and server B (the operators'), and a job worker, on one database."""
+    """Server A (the supervisor's), server B (the operators', two granian workers) and a job worker.
+
+    Server B's requests land on either of its workers: a change made there is always made in another
+    process than the one streaming the board, as in production behind a farm of web processes.
+    """
     var = tmp_path_factory.mktemp("boards")
     key = uuid.uuid4().hex * 2
     with (
         serve(boards_db, var, SECRET_KEY=key, BOARD_POLL_SECONDS="2") as server_a,
-        serve(boards_db, var, SECRET_KEY=key) as server_b,
+        serve(boards_db, var, SECRET_KEY=key, WEB_WORKERS="2") as server_b,
         serve(boards_db, var, "worker", SECRET_KEY=key),
     ):
         yield server_a, server_b
