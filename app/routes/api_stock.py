@@ -207,7 +207,11 @@ def on_invalid(request: Request[Any, Any, Any], exc: Invalid) -> Response[Any]:
 
 async def _site(session: AsyncSession, principal: Principal, code: str) -> SiteRef:
     """The site a request names, provided this person works there (admins: every site)."""
-    site = await site_by_code(session, code)
+    return _your_site(principal, code, await site_by_code(session, code))
+
+
+def _your_site(principal: Principal, code: str, site: SiteRef | None) -> SiteRef:
+    """`site` (the one `code` names; None: no such site), provided this person works there."""
     if site is None:
         raise Invalid("Unknown site: {code}.", field="site", code=code)
     if not principal.may_work_on(site.id):
@@ -394,11 +398,9 @@ class ApiMovementsController(_ApiController):
     ) -> Response[MovementAnswer]:
         """Record a receipt, put-away, transfer, adjustment or return at one of your sites (idempotent)."""
         principal = principal_of(request)
-        async with ctx.db.reads() as session:
-            site = await _site(session, principal, data.site)
         change = StockChange(
             MovementKind(data.kind),
-            site.id,
+            0,  # the site is looked up by its code in the use case's transaction (site_code)
             data.product,
             data.quantity,
             data.source,
@@ -414,6 +416,8 @@ class ApiMovementsController(_ApiController):
             actor=Actor(user_id=principal.user_id, scope=str(principal.user_id)),
             idempotency_key=idempotency_key or "",
             now=ctx.now(),
+            site_code=data.site,
+            check_site=lambda site: _your_site(principal, data.site, site),
         )
         balances = [
             BalanceAfter(

@@ -80,12 +80,38 @@ async def once(
         await _store(session, scope, key, fingerprint, answer, now)
         return answer
 
+    return await settle(db, Claim(scope, key, fingerprint), now, work)
+
+
+@dataclass
+class Claim:
+    """The key a use case answers, and the fingerprint of its request (known once the request is resolved)."""
+
+    scope: str
+    key: str
+    fingerprint: str = ""
+
+    @property
+    def lock(self) -> str:
+        """The name of the key's transaction-scoped advisory lock (`CLAIM_LOCK`'s parameter)."""
+        return f"idem:{self.scope}:{self.key}"
+
+
+async def settle(
+    db: Database, claimed: Claim, now: datetime, work: Callable[[AsyncSession], Awaitable[Answer]]
+) -> tuple[int, dict[str, Any]]:
+    """Run `work`, which claims the key and stores its answer in its transaction; store a refusal after.
+
+    For use cases that claim the key themselves (in a statement that does more, see `CLAIM_LOCK` and
+    `replay_of`). `claimed.fingerprint` must be set by the time `work` raises a refusal.
+    """
     try:
         return (await db.run(work)).unwrap()
     except Refused as refusal:
         if isinstance(refusal, KeyReused):
             raise
         refused = Answer(refusal.status, {"refused": refusal.stored()})
+        scope, key, fingerprint = claimed.scope, claimed.key, claimed.fingerprint
 
         async def store_refusal(session: AsyncSession) -> Answer:
             replay = await claim(session, scope, key, fingerprint)
@@ -97,7 +123,11 @@ async def once(
         return (await db.run(store_refusal)).unwrap()
 
 
-_CLAIM = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))"
+# Waits for any copy of the request in flight. What that copy stored is visible to the *next* statement
+# only (a statement reads the snapshot taken when it started, before the wait): never read the key's row
+# in the statement that takes this lock.
+CLAIM_LOCK = "pg_advisory_xact_lock(hashtextextended($1, 7))"
+_CLAIM = f"SELECT {CLAIM_LOCK}"
 _STORED = "SELECT request_hash, status, response FROM idempotency_keys WHERE scope = $1 AND key = $2"
 _STORE = """
     INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)
@@ -108,9 +138,13 @@ _STORE = """
 async def claim(session: AsyncSession, scope: str, key: str, fingerprint: str) -> Answer | None:
     """Wait for any copy of this request in flight, then return its answer if it already ran."""
     pg = await driver(session)
-    await pg.execute(_CLAIM, f"idem:{scope}:{key}")
-    stored = await pg.fetchrow(_STORED, scope, key)
-    if stored is None:
+    await pg.execute(_CLAIM, Claim(scope, key).lock)
+    return replay_of(await pg.fetchrow(_STORED, scope, key), fingerprint)
+
+
+def replay_of(stored: Any, fingerprint: str) -> Answer | None:
+    """The stored answer of a key (a row of request_hash, status, response; None: not answered yet)."""
+    if stored is None or stored["request_hash"] is None:
         return None
     if stored["request_hash"] != fingerprint:
         raise KeyReused("This Idempotency-Key was already used for a different request.")

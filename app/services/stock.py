@@ -8,8 +8,9 @@ the movements, applies their deltas to the balances, and stores the idempotency 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Location, Lot, Product, StockBalance
+from app.db.queries.stock import SiteRef
 from app.db.session import Database, driver
 from app.domain.ledger import (
     Balance,
@@ -128,32 +130,196 @@ def _shape(change: StockChange) -> None:
 
 
 async def record_stock_change(
-    db: Database, change: StockChange, *, actor: Actor, idempotency_key: str, now: datetime
+    db: Database,
+    change: StockChange,
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+    site_code: str | None = None,
+    check_site: Callable[[SiteRef | None], object] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Record one movement; returns (status, answer). A replay of the same key returns the first answer."""
+    """Record one movement; returns (status, answer). A replay of the same key returns the first answer.
+
+    With `site_code` (the API names sites by code), the site is looked up in the use case's first
+    statement instead of `change.site_id`, and `check_site` sees it first (None: no such site): what it
+    raises is raised as is, and not stored as the key's answer (the request was not for one of your sites).
+
+    Statements, for a movement between known product, lot and locations: the key's lock with every lookup
+    (`_RESOLVE`); the key's stored answer with the balance keys' advisory locks; the balances FOR UPDATE;
+    the movement, the balance changes and the key's answer in one statement (`_WRITE`). Then COMMIT.
+    """
     _shape(change)
-    key = idempotency.check_key(idempotency_key)
+    claimed = idempotency.Claim(actor.scope, idempotency.check_key(idempotency_key))
+    site_code = site_code.strip().upper() if site_code is not None else None
 
-    async def operation(session: AsyncSession) -> dict[str, Any]:
-        product = await find_product(session, change.product)
-        # A lot comes into existence only with stock from outside (receipt, return, adjustment in).
-        lot_id = await _lot(session, product, change.lot, change.expiry, creating=change.source is None)
-        source = await find_location(session, change.site_id, change.source) if change.source else None
-        target = await find_location(session, change.site_id, change.target) if change.target else None
-        movement = Movement(
-            change.kind,
-            product.id,
-            lot_id,
-            source.id if source else None,
-            target.id if target else None,
-            change.quantity,
+    async def work(session: AsyncSession) -> idempotency.Answer:
+        pg = await driver(session)
+        row = await pg.fetchrow(
+            _RESOLVE,
+            claimed.lock,
+            site_code,
+            None if site_code is not None else change.site_id,
+            change.product.strip(),
+            (change.lot or "").strip() or None,
+            change.source.strip() if change.source is not None else None,
+            change.target.strip() if change.target is not None else None,
         )
+        resolved = change
+        if site_code is not None:
+            site = SiteRef(row["site_id"], row["site_code"]) if row["site_id"] is not None else None
+            if check_site is not None:
+                try:
+                    check_site(site)
+                except Refused as outside:
+                    raise _NotStored(outside) from outside
+            if site is None:
+                raise _NotStored(Invalid("Unknown site: {code}.", field="site", code=site_code))
+            resolved = replace(change, site_id=site.id)
+        # asdict's deep copy is not needed for these flat fields: the same dict, the same hash
+        claimed.fingerprint = idempotency.request_hash({f: getattr(resolved, f) for f in _CHANGE_FIELDS})
+        refusal: Refused | None = None
+        movement: Movement | None = None
+        try:
+            product, lot, source, target = _references(resolved, row)
+            if lot != _NEW_LOT:
+                movement = _movement(resolved, product, lot, source, target)
+        except Refused as error:
+            refusal = error
+        # Read the key's answer only now (this statement's snapshot follows the key's lock), with the
+        # balance keys' locks when they are known; a replay wastes those locks, and changes nothing.
+        keys = keys_in_lock_order([movement]) if movement else []
+        locks = sorted({lock_id(k) for k in keys})
+        replay = idempotency.replay_of(
+            await pg.fetchrow(_STORED_AND_LOCK, claimed.scope, claimed.key, locks), claimed.fingerprint
+        )
+        if replay is not None:
+            return replay
+        if refusal is not None:
+            raise refusal
+        if movement is None:  # a lot this receipt brings into existence
+            lot_id = await _create_lot(session, product, resolved.lot or "", resolved.expiry)
+            movement = _movement(resolved, product, lot_id, source, target)
+            keys = keys_in_lock_order([movement])
+            await _lock(session, keys)
         codes = {loc.id: loc.code for loc in (source, target) if loc is not None}
-        return await _apply(
-            session, [movement], codes, actor, now, reason=change.reason, document=change.document
+        answer = await _apply(
+            session,
+            [movement],
+            codes,
+            actor,
+            now,
+            reason=resolved.reason,
+            document=resolved.document,
+            locked=await _read_balances(pg, keys),
+            store=claimed,
+            pg=pg,
         )
+        return idempotency.Answer(201, answer)
 
-    return await idempotency.once(db, actor.scope, key, asdict(change), now, operation)
+    try:
+        return await idempotency.settle(db, claimed, now, work)
+    except _NotStored as not_stored:
+        raise not_stored.refusal from None
+
+
+_CHANGE_FIELDS = tuple(f.name for f in fields(StockChange))
+
+
+class _NotStored(Exception):
+    """A refusal that is not the key's answer (raised before the key is read)."""
+
+    def __init__(self, refusal: Refused) -> None:
+        super().__init__(refusal.message)
+        self.refusal = refusal
+
+
+# The key's lock and every lookup of a stock change, in one round trip. Products, lots and locations are
+# read in the snapshot taken before the lock's wait, as they would be just before it. The key's answer is
+# read by the next statement (see idempotency.CLAIM_LOCK).
+# It also switches the rest of the transaction to generic plans: its statements take arrays of one or two
+# keys, which PostgreSQL's default plan choice keeps planning afresh on every execution (it estimates 100
+# rows per `unnest` in a generic plan, so it never trusts one): that planning was about half of their time
+# in PostgreSQL. The plans it then reuses are the ones it chooses for a single key (index look-ups).
+_RESOLVE = f"""
+    SELECT s.id AS site_id, s.code AS site_code,
+           p.id, p.sku, p.name, p.pack_size, p.lot_tracked, p.expiry_tracked, p.is_active, p.units,
+           lot.id AS lot_id, lot.expiry AS lot_expiry,
+           src.id, src.site_id, src.code, src.kind, src.is_active,
+           dst.id, dst.site_id, dst.code, dst.kind, dst.is_active
+    FROM (
+        SELECT {idempotency.CLAIM_LOCK}, set_config('plan_cache_mode', 'force_generic_plan', true)
+    ) AS claimed
+    LEFT JOIN sites s ON s.id = coalesce($3::bigint, (SELECT id FROM sites WHERE code = $2::text))
+    LEFT JOIN LATERAL (
+        SELECT id, sku, name, pack_size, lot_tracked, expiry_tracked, is_active, 1 AS units, 0 AS rank
+        FROM products WHERE sku = $4::text
+        UNION ALL
+        SELECT p.id, p.sku, p.name, p.pack_size, p.lot_tracked, p.expiry_tracked, p.is_active, b.units, 1
+        FROM products p JOIN product_barcodes b ON b.product_id = p.id WHERE b.code = $4::text
+        ORDER BY rank LIMIT 1
+    ) p ON true
+    LEFT JOIN lots lot ON lot.product_id = p.id AND lot.code = $5::text
+    LEFT JOIN LATERAL (
+        SELECT id, site_id, code, kind, is_active FROM locations
+        WHERE site_id = s.id AND (code = $6::text OR barcode = $6::text) LIMIT 1
+    ) src ON true
+    LEFT JOIN LATERAL (
+        SELECT id, site_id, code, kind, is_active FROM locations
+        WHERE site_id = s.id AND (code = $7::text OR barcode = $7::text) LIMIT 1
+    ) dst ON true
+"""
+# The key's stored answer (no row: none yet), and the balance keys' advisory locks in ascending order.
+_STORED_AND_LOCK = """
+    WITH locked AS MATERIALIZED (
+        SELECT pg_advisory_xact_lock(id) FROM unnest($3::bigint[]) AS id ORDER BY id
+    )
+    SELECT k.request_hash, k.status, k.response, (SELECT count(*) FROM locked) AS locks
+    FROM (SELECT 1) AS one LEFT JOIN idempotency_keys k ON k.scope = $1 AND k.key = $2
+"""
+_NEW_LOT = -1  # `_checked_lot`: the lot does not exist yet, and this change may create it
+
+
+def _references(
+    change: StockChange, row: Any
+) -> tuple[ProductRef, int | None, LocationRef | None, LocationRef | None]:
+    """The product, lot id and locations `_RESOLVE` found; refused as find_product, _lot, find_location do."""
+    values = tuple(row)
+    if values[2] is None or not values[8]:
+        raise NotFound("Unknown product: {product}.", product=change.product.strip())
+    product = ProductRef(*values[2:10])
+    found_lot = None if values[10] is None else (values[10], values[11])
+    # A lot comes into existence only with stock from outside (receipt, return, adjustment in).
+    lot = _checked_lot(product, change.lot, change.expiry, found_lot, creating=change.source is None)
+    source = _checked_location(values[12:17], change.source) if change.source is not None else None
+    target = _checked_location(values[17:22], change.target) if change.target is not None else None
+    return product, lot, source, target
+
+
+def _checked_location(values: tuple[Any, ...], code: str) -> LocationRef:
+    if values[0] is None:
+        raise NotFound("Unknown location at this site: {code}.", code=code.strip())
+    location = LocationRef(*values)
+    if not location.is_active:
+        raise Refused("Location {code} is not in use.", code=location.code)
+    return location
+
+
+def _movement(
+    change: StockChange,
+    product: ProductRef,
+    lot_id: int | None,
+    source: LocationRef | None,
+    target: LocationRef | None,
+) -> Movement:
+    return Movement(
+        change.kind,
+        product.id,
+        lot_id,
+        source.id if source else None,
+        target.id if target else None,
+        change.quantity,
+    )
 
 
 async def count_location(
@@ -235,8 +401,15 @@ async def _apply(
     reason: str | None,
     document: str | None,
     locked: dict[StockKey, Balance] | None = None,
+    store: idempotency.Claim | None = None,
+    pg: Any = None,
 ) -> dict[str, Any]:
-    """Lock, check, append and apply: the one path every stock change takes."""
+    """Lock, check, append and apply: the one path every stock change takes.
+
+    With `store`, the answer is also stored as that key's (status 201), in the same statement as the
+    movements and the balance changes (the caller then adds nothing to the answer). `pg`: the session's
+    asyncpg connection, when the caller has it already.
+    """
     keys = keys_in_lock_order(movements)
     if locked is None:
         await _lock(session, keys)
@@ -250,56 +423,57 @@ async def _apply(
             available=short.available,
             requested=short.requested,
         ) from short
-    if movements:
-        pg = await driver(session)
-        n = len(movements)
-        ids = [
-            row[0]
-            for row in await pg.fetch(
-                _INSERT_MOVEMENTS,
-                [m.kind.value for m in movements],
-                [m.product_id for m in movements],
-                [m.lot_id for m in movements],
-                [m.from_location_id for m in movements],
-                [m.to_location_id for m in movements],
-                [m.quantity for m in movements],
-                [reason] * n,
-                [document] * n,
-                [actor.user_id] * n,
-                [now] * n,
-            )
-        ]
-        changes = sorted(deltas(movements).items(), key=lambda kv: kv[0].sort_key())
-        # A pick consumes the reservation at its source: reserved falls with on-hand, in one statement,
-        # so the CHECK (reserved <= on hand) sees both changes at once.
-        consumed = {k: locked[k].reserved - b.reserved for k, b in after.items() if k in locked}
-        outflows = [
-            (k.product_id, k.location_id, k.lot_id, d, consumed.get(k, 0), now) for k, d in changes if d < 0
-        ]
-        inflows = [(k.product_id, k.location_id, k.lot_id, d, now) for k, d in changes if d > 0]
-        # Outflows update rows known to exist; inflows may create them. (An upsert cannot carry a negative
-        # delta: PostgreSQL checks the proposed new row against the CHECK constraints before the conflict.)
-        if outflows:
-            await pg.executemany(_TAKE, outflows)
-        if inflows:
-            await pg.executemany(_ADD, inflows)
-    else:
-        ids = []
-    return {
-        "movements": list(ids),
-        "balances": [
-            {
-                "product_id": k.product_id,
-                "location_id": k.location_id,
-                "location": codes.get(k.location_id),
-                "lot_id": k.lot_id,
-                "on_hand": b.on_hand,
-                "reserved": b.reserved,
-                "available": b.available,
-            }
-            for k, b in sorted(after.items(), key=lambda kv: kv[0].sort_key())
-        ],
-    }
+    balances = [
+        {
+            "product_id": k.product_id,
+            "location_id": k.location_id,
+            "location": codes.get(k.location_id),
+            "lot_id": k.lot_id,
+            "on_hand": b.on_hand,
+            "reserved": b.reserved,
+            "available": b.available,
+        }
+        for k, b in sorted(after.items(), key=lambda kv: kv[0].sort_key())
+    ]
+    if not movements and store is None:
+        return {"movements": [], "balances": balances}
+    changes = sorted(deltas(movements).items(), key=lambda kv: kv[0].sort_key())
+    # A pick consumes the reservation at its source: reserved falls with on-hand, in one statement,
+    # so the CHECK (reserved <= on hand) sees both changes at once.
+    consumed = {k: locked[k].reserved - b.reserved for k, b in after.items() if k in locked}
+    outflows = [(k, d) for k, d in changes if d < 0]
+    inflows = [(k, d) for k, d in changes if d > 0]
+    n = len(movements)
+    rows = await (pg or await driver(session)).fetch(
+        _WRITE,
+        [m.kind.value for m in movements],
+        [m.product_id for m in movements],
+        [m.lot_id for m in movements],
+        [m.from_location_id for m in movements],
+        [m.to_location_id for m in movements],
+        [m.quantity for m in movements],
+        [reason] * n,
+        [document] * n,
+        [actor.user_id] * n,
+        now,
+        [k.product_id for k, _ in outflows],
+        [k.location_id for k, _ in outflows],
+        [k.lot_id or 0 for k, _ in outflows],
+        [d for _, d in outflows],
+        [consumed.get(k, 0) for k, _ in outflows],
+        [k.product_id for k, _ in inflows],
+        [k.location_id for k, _ in inflows],
+        [k.lot_id for k, _ in inflows],
+        [d for _, d in inflows],
+        None if store is None else store.scope,
+        None if store is None else store.key,
+        None if store is None else store.fingerprint,
+        json.dumps(balances),
+    )
+    counts = next(row for row in rows if row["id"] is None)
+    if counts["taken"] != len(outflows):  # a row locked and checked a moment ago cannot be missing
+        raise AssertionError(f"{len(outflows) - counts['taken']} balance rows to take from were missing")
+    return {"movements": sorted(row["id"] for row in rows if row["id"] is not None), "balances": balances}
 
 
 async def apply_movements_locked(
@@ -323,22 +497,51 @@ async def apply_movements_locked(
     )
 
 
-_INSERT_MOVEMENTS = """
-    INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id, quantity,
-                                 reason, document, actor_id, occurred_at)
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[],
-                         $7::text[], $8::text[], $9::uuid[], $10::timestamptz[])
-    RETURNING id
-"""
-_TAKE = """
-    UPDATE stock_balances SET on_hand = on_hand + $4, reserved = reserved - $5, updated_at = $6
-    WHERE product_id = $1 AND location_id = $2 AND coalesce(lot_id, 0) = coalesce($3::bigint, 0)
-"""
-_ADD = """
-    INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
-    VALUES ($1, $2, $3, $4, 0, $5)
-    ON CONFLICT (product_id, location_id, (coalesce(lot_id, 0)))
-    DO UPDATE SET on_hand = stock_balances.on_hand + EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at
+# One statement appends the movements, applies their deltas and, for a use case that asks, stores the
+# idempotency key with its answer (the movements' ids and the balances after). Outflows update rows known
+# to exist (locked and checked); inflows may create them. (An upsert cannot carry a negative delta:
+# PostgreSQL checks the proposed new row against the CHECK constraints before the conflict.) The two never
+# touch the same row: one net delta per key. Always one row: the counts, then each movement's id.
+_WRITE = """
+    WITH moved AS (
+        INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id, quantity,
+                                     reason, document, actor_id, occurred_at)
+        SELECT kind, product_id, lot_id, from_id, to_id, quantity, reason, document, actor_id,
+               $10::timestamptz
+        FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::int[],
+                    $7::text[], $8::text[], $9::uuid[])
+             AS m(kind, product_id, lot_id, from_id, to_id, quantity, reason, document, actor_id)
+        RETURNING id
+    ), taken AS (
+        UPDATE stock_balances b
+        SET on_hand = b.on_hand + t.delta, reserved = b.reserved - t.consumed, updated_at = $10::timestamptz
+        FROM unnest($11::bigint[], $12::bigint[], $13::bigint[], $14::int[], $15::int[])
+             AS t(product_id, location_id, lot, delta, consumed)
+        WHERE b.product_id = t.product_id AND b.location_id = t.location_id AND coalesce(b.lot_id, 0) = t.lot
+        RETURNING 1
+    ), added AS (
+        INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
+        SELECT product_id, location_id, lot_id, delta, 0, $10::timestamptz
+        FROM unnest($16::bigint[], $17::bigint[], $18::bigint[], $19::int[])
+             AS a(product_id, location_id, lot_id, delta)
+        ON CONFLICT (product_id, location_id, (coalesce(lot_id, 0)))
+        DO UPDATE SET on_hand = stock_balances.on_hand + EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at
+        RETURNING 1
+    ), stored AS (
+        INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)
+        SELECT $20::text, $21::text, $22::text, 201,
+               jsonb_build_object(
+                   'movements', coalesce((SELECT jsonb_agg(id ORDER BY id) FROM moved), '[]'::jsonb),
+                   'balances', $23::jsonb
+               ),
+               $10::timestamptz
+        WHERE $20::text IS NOT NULL
+        RETURNING 1
+    )
+    SELECT NULL::bigint AS id, (SELECT count(*) FROM taken) AS taken, (SELECT count(*) FROM added) AS added,
+           (SELECT count(*) FROM stored) AS stored
+    UNION ALL
+    (SELECT id, NULL, NULL, NULL FROM moved ORDER BY id)
 """
 
 
@@ -379,10 +582,14 @@ async def _balances(
     session: AsyncSession, keys: Sequence[StockKey] | set[StockKey]
 ) -> dict[StockKey, Balance]:
     """Current balances of `keys` (absent keys have none yet). Arrays, not an IN list: any number of keys."""
+    return await _read_balances(await driver(session), keys) if keys else {}
+
+
+async def _read_balances(pg: Any, keys: Sequence[StockKey] | set[StockKey]) -> dict[StockKey, Balance]:
     if not keys:
         return {}
     ordered = list(keys)
-    rows = await (await driver(session)).fetch(
+    rows = await pg.fetch(
         _BALANCES,
         [k.product_id for k in ordered],
         [k.location_id for k in ordered],
@@ -485,30 +692,39 @@ async def _lot(
 ) -> int | None:
     """The lot id for a lot-tracked product (created on receipt), None for the others."""
     code = (code or "").strip() or None
+    found = None
+    if product.lot_tracked and code is not None:
+        found = await (await driver(session)).fetchrow(_FIND_LOT_SQL, product.id, code)
+    lot_id = _checked_lot(product, code, expiry, found, creating=creating)
+    if lot_id == _NEW_LOT:
+        return await _create_lot(session, product, code or "", expiry)
+    return lot_id
+
+
+def _checked_lot(
+    product: ProductRef,
+    code: str | None,
+    expiry: date | None,
+    found: Any,
+    *,
+    creating: bool,
+) -> int | None:
+    """The lot id of `code` given the lot row found (id, expiry; None: no such lot), `_NEW_LOT` for a lot
+    to create, None for a product without lots; refuses a lot the product cannot have."""
+    code = (code or "").strip() or None
     if not product.lot_tracked:
         if code:
             raise Invalid("Product {sku} is not tracked by lot.", field="lot", sku=product.sku)
         return None
     if code is None:
         raise Invalid("Product {sku} is tracked by lot: scan or enter the lot.", field="lot", sku=product.sku)
-    lot = await (await driver(session)).fetchrow(_FIND_LOT_SQL, product.id, code)
-    if lot is None:
+    if found is None:
         if not creating:
             raise NotFound("Unknown lot {lot} of {sku}.", lot=code, sku=product.sku)
         if product.expiry_tracked and expiry is None:
             raise Invalid("Lot {lot} needs its expiry date.", field="expiry", lot=code)
-        lot_id = await session.scalar(
-            insert(Lot)
-            .values(product_id=product.id, code=code, expiry=expiry)
-            .on_conflict_do_nothing(index_elements=["product_id", "code"])
-            .returning(Lot.id)
-        )  # rare (a new lot): the ORM insert fills the audit columns
-        if lot_id is None:  # created by a concurrent transaction an instant ago
-            lot_id = await session.scalar(
-                select(Lot.id).where(Lot.product_id == product.id, Lot.code == code)
-            )
-        return lot_id
-    lot_id, lot_expiry = lot
+        return _NEW_LOT
+    lot_id, lot_expiry = found
     if expiry is not None and lot_expiry is not None and expiry != lot_expiry:
         raise Invalid(
             "Lot {lot} of {sku} expires on {expected}, not {given}.",
@@ -518,6 +734,21 @@ async def _lot(
             expected=lot_expiry,
             given=expiry,
         )
+    return int(lot_id)
+
+
+async def _create_lot(session: AsyncSession, product: ProductRef, code: str, expiry: date | None) -> int:
+    code = code.strip()
+    lot_id = await session.scalar(
+        insert(Lot)
+        .values(product_id=product.id, code=code, expiry=expiry)
+        .on_conflict_do_nothing(index_elements=["product_id", "code"])
+        .returning(Lot.id)
+    )  # rare (a new lot): the ORM insert fills the audit columns
+    if lot_id is None:  # created by a concurrent transaction an instant ago
+        lot_id = await session.scalar(select(Lot.id).where(Lot.product_id == product.id, Lot.code == code))
+    if lot_id is None:
+        raise AssertionError(f"lot {code} of product {product.id}: neither created nor found")
     return int(lot_id)
 
 

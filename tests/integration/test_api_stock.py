@@ -150,6 +150,20 @@ async def test_an_operator_cannot_move_stock_at_a_site_they_do_not_work_on(clien
     assert (await move(client, await bearer(client, "admin"), **receipt)).status_code == 201
 
 
+async def test_a_refused_site_does_not_use_up_the_idempotency_key(client, db, catalog):
+    # The site is looked up in the use case's transaction, yet a site refusal is not the key's answer.
+    auth = await bearer(client, "operator")
+    body = {"kind": "receipt", "product": "SKU-WATER", "quantity": 5, "to": "A-01-01"}
+    assert_problem(await move(client, auth, key="site-1", **{**body, "site": "LIL"}), 403)
+    assert assert_problem(await move(client, auth, key="site-1", **{**body, "site": "PAR"}), 422)[
+        "field"
+    ] == ("site")
+    done = await move(client, auth, key="site-1", **{**body, "site": " lys "})
+    assert done.status_code == 201, done.text
+    assert (await move(client, auth, key="site-1", **{**body, "site": "LYS"})).json() == done.json()
+    assert await movement_count(db) == 1
+
+
 async def test_malformed_bodies_are_400_problems_listing_what_is_wrong(client, catalog):
     auth = await bearer(client, "operator")
     bad_kind = await move(client, auth, kind="teleport", product="SKU-WATER", quantity=1, to="A-01-01")

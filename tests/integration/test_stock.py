@@ -1,5 +1,6 @@
 """Stock changes through the service: exact, refused with the facts, and never applied twice."""
 
+import contextlib
 import uuid
 from datetime import UTC, date, datetime
 
@@ -242,3 +243,53 @@ async def test_idempotency_keys_are_forgotten_after_the_retention(db, site):
     )
     assert await purge_keys(db, NOW + RETENTION - timedelta(minutes=1)) == 0
     assert await purge_keys(db, NOW + RETENTION + timedelta(minutes=1)) == 1
+
+
+async def test_a_replay_gets_its_first_answer_even_when_what_it_named_has_changed_since(db, site):
+    # The lookups run before the key's stored answer is read (one round trip with the key's lock): a replay
+    # must still return the stored answer, not refuse what has become unknown since.
+    first = await change(
+        db, kind=K.RECEIPT, site_id=site, product="SKU-WATER", quantity=3, target="A-01-01", key="r1"
+    )
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE products SET is_active = false WHERE sku = 'SKU-WATER'"))
+        await s.execute(text("UPDATE locations SET is_active = false WHERE code = 'A-01-01'"))
+    again = await change(
+        db, kind=K.RECEIPT, site_id=site, product="SKU-WATER", quantity=3, target="A-01-01", key="r1"
+    )
+    assert again == first
+    with pytest.raises(NotFound, match="Unknown product"):
+        await change(db, kind=K.RECEIPT, site_id=site, product="SKU-WATER", quantity=3, target="A-01-01")
+    assert await on_hand(db, "SKU-WATER", "A-01-01") == 3
+
+
+async def test_a_new_lot_is_created_once_and_never_by_a_replay_of_a_refused_receipt(db, site):
+    receipt = {"kind": K.RECEIPT, "site_id": site, "product": "SKU-YOG", "quantity": 4, "lot": "L-NEW"}
+    dated = {**receipt, "expiry": date(2027, 3, 1)}
+
+    async def lots():
+        async with db.sessions() as s:
+            return await s.scalar(text("SELECT count(*) FROM lots WHERE code = 'L-NEW'"))
+
+    with pytest.raises(NotFound, match="Unknown location"):
+        await change(db, **dated, target="Z-99", key="refused")
+    with pytest.raises(NotFound, match="Unknown location"):
+        await change(db, **dated, target="Z-99", key="refused")
+    assert await lots() == 0
+    status, first = await change(db, **dated, target="A-01-01", key="new-lot")
+    assert status == 201 and await lots() == 1
+    assert await change(db, **dated, target="A-01-01", key="new-lot") == (201, first)
+    await change(db, **receipt, target="A-01-02")  # the lot exists now: its expiry is known
+    assert await lots() == 1
+    assert await on_hand(db, "SKU-YOG", "A-01-01") == 4
+    assert await on_hand(db, "SKU-YOG", "A-01-02") == 4
+    await assert_ledger_equals_balances(db)
+
+
+async def test_a_stock_change_leaves_the_connection_planning_as_usual(db, site):
+    # The use case asks for generic plans for its own statements only (set_config(..., is_local => true)).
+    await change(db, kind=K.RECEIPT, site_id=site, product="SKU-WATER", quantity=3, target="A-01-01")
+    async with contextlib.AsyncExitStack() as stack:  # every idle pooled connection at once
+        for _ in range(max(db.engine.pool.checkedin(), 1)):  # type: ignore[attr-defined]
+            s = await stack.enter_async_context(db.sessions())
+            assert await s.scalar(text("SHOW plan_cache_mode")) == "auto"
