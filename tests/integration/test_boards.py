@@ -17,6 +17,7 @@ from app.db.live import Topic
 from app.db.models import Site
 from app.services.picking import PickConfirmation, confirm_pick, take_pick_list
 from app.web.live import LiveHub
+from tests.integration.dispatch_fixtures import make_order
 from tests.integration.picking_fixtures import dispatched_day, persona_actor
 from tests.integration.test_operations import sign_in, visible_text
 
@@ -241,3 +242,44 @@ async def test_a_runs_page_shows_who_picks_each_list_and_follows_picking_live(cl
     lists = await client.get(f"/sites/LYS/dispatch/runs/{run_id}?part=lists", headers={"HX-Request": "true"})
     assert lists.text.lstrip().startswith('<div id="run-lists"')
     assert "Olivia Opérateur prépare cette liste depuis 4 min" in compact(lists.text)
+
+
+# ---------------------------------------------------------------- drawing once per change
+
+
+async def test_a_panel_is_drawn_once_per_change_and_fresh_while_the_listener_is_down(db, day):
+    from app.db.queries.boards import board_site
+    from app.routes.boards import PANEL_BY_NAME, BoardPanels
+    from app.web import i18n
+    from app.web.templating import make_environment
+
+    i18n.load_catalogs()
+    hub = LiveHub("postgresql://never-started")
+    panels = BoardPanels(db, make_environment(), hub, lambda *_a, **_k: "/link")
+    async with db.reads() as s:
+        lyon = await board_site(s, "LYS")
+    assert lyon is not None
+    pipeline, now = PANEL_BY_NAME["pipeline"], datetime.now(UTC)
+
+    def drafts(html: str) -> str:
+        found = re.search(r'data-figure="orders-draft">(\d+)<', html)
+        assert found
+        return found.group(1)
+
+    async def new_draft() -> None:  # straight into the tables: no event is published
+        await make_order(db, lyon.id, day.destination_id, [("SKU-FLOUR", 1)], priority=2, state="draft")
+
+    hub.connected.set()  # listening: drawings are kept until their topics change
+    first_version, first = await panels.draw(lyon, pipeline, "fr", now)
+    assert drafts(first) == "0"
+    await new_draft()
+    version, again = await panels.draw(lyon, pipeline, "fr", now)
+    assert (version, again) == (first_version, first)  # one drawing serves every board until a change
+    hub.deliver({(lyon.id, Topic.ORDERS)})
+    version, fresh = await panels.draw(lyon, pipeline, "fr", now)
+    assert version != first_version and drafts(fresh) == "1"
+
+    hub.connected.clear()  # deaf (reconnecting): no kept drawing can be trusted to be current
+    await new_draft()
+    _version, uncached = await panels.draw(lyon, pipeline, "fr", now)
+    assert drafts(uncached) == "2"
