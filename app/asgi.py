@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app_name="dispatch",
         prefix="dispatch",
         group_path=True,
-        exclude=["/metrics", "/static", "/health"],
+        # A live stream's duration is how long a board stayed open, not a response time.
+        exclude=["/metrics", "/static", "/health", r"^/sites/[^/]+/(board/events|live)$"],
         exclude_unhandled_paths=True,
     )
     static = create_static_files_router(

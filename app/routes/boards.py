@@ -26,7 +26,7 @@ from jinja2 import Environment
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, Parameter
-from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
+from litestar.response import Redirect, ServerSentEventMessage, Stream, Template
 from markupsafe import Markup
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,6 +55,10 @@ class Panel:
     ticks: bool  # shows durations or "late": redrawn every TICK_SECONDS even when nothing changed
     read: Callable[[AsyncSession, q.BoardSite, datetime], Awaitable[Any]]
 
+    @property
+    def topic_order(self) -> tuple[Topic, ...]:
+        return tuple(sorted(self.topics))
+
 
 PANELS: tuple[Panel, ...] = (
     Panel("pipeline", frozenset({Topic.ORDERS}), True, lambda s, site, now: q.pipeline(s, site.id, now)),
@@ -79,56 +83,70 @@ PANEL_BY_NAME = {panel.name: panel for panel in PANELS}
 Version = tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """A panel as drawn for one version of its inputs: its HTML, and the same as a ready-made SSE event.
+
+    The event is encoded once per drawing, not once per viewer: with a thousand boards open, encoding
+    and sending are what a change costs (bench/README.md, "Boards").
+    """
+
+    version: Version
+    html: Markup
+    event: bytes
+
+
 class BoardPanels:
     """Draws panels, keeping the last drawing of each (site, panel, language) until its inputs change."""
 
     def __init__(self, db: Database, env: Environment, hub: LiveHub, url_for: Callable[..., str]) -> None:
         self.db, self.env, self.hub, self.url_for = db, env, hub, url_for
-        self._drawn: dict[tuple[int, str, str], tuple[Version, Markup]] = {}
-        self._drawing: dict[tuple[int, str, str, Version], asyncio.Task[Markup]] = {}
+        self._drawn: dict[tuple[int, str, str], Drawing] = {}
+        self._drawing: dict[tuple[int, str, str, Version], asyncio.Task[Drawing]] = {}
 
     def version(self, site: q.BoardSite, panel: Panel, now: datetime) -> Version:
-        changes = tuple(self.hub.versions[(site.id, topic)] for topic in sorted(panel.topics))
+        versions = self.hub.versions
+        changes = tuple(versions[(site.id, topic)] for topic in panel.topic_order)
         tick = int(now.timestamp() // TICK_SECONDS) if panel.ticks else 0
         return (self.hub.epoch, changes, tick)
 
-    async def draw(
-        self, site: q.BoardSite, panel: Panel, locale: str, now: datetime
-    ) -> tuple[Version, Markup]:
+    async def draw(self, site: q.BoardSite, panel: Panel, locale: str, now: datetime) -> Drawing:
         version = self.version(site, panel, now)
         if not self.hub.connected.is_set():  # deaf to changes for now: a kept drawing may be stale
-            return (*version, "uncached"), await self._draw(site, panel, locale, now)
+            return await self._draw(site, panel, locale, now, (*version, "uncached"))
         key = (site.id, panel.name, locale)
         drawn = self._drawn.get(key)
-        if drawn is not None and drawn[0] == version:
+        if drawn is not None and drawn.version == version:
             return drawn
         task = self._drawing.get((*key, version))
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._draw(site, panel, locale, now))
+            task = asyncio.get_running_loop().create_task(self._draw(site, panel, locale, now, version))
             self._drawing[(*key, version)] = task
             task.add_done_callback(lambda _t: self._drawing.pop((*key, version), None))
         # Shielded: a viewer who leaves mid-drawing must not cancel it for the others waiting on it.
-        html = await asyncio.shield(task)
+        drawing = await asyncio.shield(task)
         current = self._drawn.get(key)
-        if current is None or current[0] <= version:
-            self._drawn[key] = (version, html)
-        return version, html
+        if current is None or current.version <= version:
+            self._drawn[key] = drawing
+        return drawing
 
-    async def _draw(self, site: q.BoardSite, panel: Panel, locale: str, now: datetime) -> Markup:
+    async def _draw(
+        self, site: q.BoardSite, panel: Panel, locale: str, now: datetime, version: Version
+    ) -> Drawing:
         async with self.db.reads() as session:
             data = await panel.read(session, site, now)
         locale_token = i18n.current_locale.set(locale)
         zone_token = i18n.display_zone.set(site.zone)
         try:
             template = self.env.get_template(f"boards/_{panel.name}.html")
-            return Markup(template.render(data=data, site=site, now=now, url_for=self.url_for))  # noqa: S704
+            html = Markup(template.render(data=data, site=site, now=now, url_for=self.url_for))  # noqa: S704
         finally:
             i18n.current_locale.reset(locale_token)
             i18n.display_zone.reset(zone_token)
+        return Drawing(version, html, ServerSentEventMessage(event=panel.name, data=str(html)).encode())
 
     async def draw_all(self, site: q.BoardSite, locale: str, now: datetime) -> dict[str, Markup]:
-        drawn = [await self.draw(site, panel, locale, now) for panel in PANELS]
-        return {panel.name: html for panel, (_v, html) in zip(PANELS, drawn, strict=True)}
+        return {panel.name: (await self.draw(site, panel, locale, now)).html for panel in PANELS}
 
 
 def board_panels(request: Request[Any, Any, Any], ctx: AppContext) -> BoardPanels:
@@ -157,12 +175,22 @@ def _changed_panels(changes: Iterable[tuple[int, Topic]]) -> set[str]:
     return {panel.name for panel in PANELS if panel.ticks or panel.topics & topics}
 
 
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+OPENING = ServerSentEventMessage(comment="open", data=None, retry=1000).encode()  # reconnect after 1 s
+KEEP_ALIVE = ServerSentEventMessage(comment="keep-alive", data=None).encode()
+
+
+def event_stream(events: AsyncIterator[bytes]) -> Stream:
+    """Server-sent events already encoded: one chunk per change goes through the stack as it is."""
+    return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
 async def _stream(
     ctx: AppContext,
     site_id: int,
-    messages: Callable[[set[str] | None], AsyncIterator[ServerSentEventMessage]],
+    messages: Callable[[set[str] | None], Awaitable[bytes]],
     names: Callable[[set[tuple[int, Topic]]], set[str]],
-) -> AsyncIterator[ServerSentEventMessage]:
+) -> AsyncIterator[bytes]:
     """Subscribe to the site, send everything once, then what changes; keep-alive comments in between.
 
     Ends after LIVE_STREAM_MAX_SECONDS: the browser reopens it at once, through the session check, so a
@@ -172,22 +200,24 @@ async def _stream(
     loop = asyncio.get_running_loop()
     subscription = ctx.live.subscribe({site_id})
     try:
-        yield ServerSentEventMessage(comment="open", data=None, retry=1000)
+        yield OPENING
         ends = loop.time() + web.live_stream_max_seconds
         wanted: set[str] | None = None  # everything, as it is now
         while True:
             try:
-                async for message in messages(wanted):
-                    yield message
+                chunk = await messages(wanted)
             except DATABASE_ERRORS as error:  # a restart under way: keep the stream, draw again shortly
                 log.warning("live stream of site %s: drawing failed (%s); retrying", site_id, error)
                 subscription.everything()
                 await asyncio.sleep(RETRY_SECONDS)
+            else:
+                if chunk:
+                    yield chunk
             if loop.time() >= ends:
                 return
             changes = await subscription.wait(min(web.live_heartbeat_seconds, max(ends - loop.time(), 0)))
             if not changes:
-                yield ServerSentEventMessage(comment="keep-alive", data=None)
+                yield KEEP_ALIVE
             wanted = names(changes)
     finally:
         subscription.close()
@@ -231,24 +261,27 @@ class BoardController(Controller):
         )
 
     @get("/sites/{site:str}/board/events", name="boards:events", opt=access(SUPERVISORS))
-    async def events(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> ServerSentEvent:
+    async def events(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Stream:
         """The board's live stream: each panel as an event named after it, its HTML as data."""
         board_site = await _site(request, ctx, site)
         drawer = board_panels(request, ctx)
         locale = i18n.current_locale.get()
         sent: dict[str, Version] = {}
 
-        async def messages(names: set[str] | None) -> AsyncIterator[ServerSentEventMessage]:
+        async def messages(names: set[str] | None) -> bytes:
+            """The panels among `names` whose drawing this viewer has not had yet, as one chunk."""
             now = ctx.now()
+            events = []
             for panel in PANELS:
                 if names is not None and panel.name not in names:
                     continue
-                version, html = await drawer.draw(board_site, panel, locale, now)
-                if sent.get(panel.name) != version:
-                    sent[panel.name] = version
-                    yield ServerSentEventMessage(event=panel.name, data=str(html))
+                drawing = await drawer.draw(board_site, panel, locale, now)
+                if sent.get(panel.name) != drawing.version:
+                    sent[panel.name] = drawing.version
+                    events.append(drawing.event)
+            return b"".join(events)
 
-        return ServerSentEvent(_stream(ctx, board_site.id, messages, _changed_panels))
+        return event_stream(_stream(ctx, board_site.id, messages, _changed_panels))
 
 
 async def _board_page(
@@ -276,7 +309,7 @@ class LiveController(Controller):
         ctx: Ctx,
         site: FromPath[str],
         topic: FromQuery[list[Topic] | None] = None,
-    ) -> ServerSentEvent:
+    ) -> Stream:
         """`event: <topic>` (no data beyond the topic) each time a topic of the site changes."""
         live_site = await _site(request, ctx, site)
         wanted = set(topic or Topic)
@@ -284,8 +317,13 @@ class LiveController(Controller):
         def changed_topics(changes: set[tuple[int, Topic]]) -> set[str]:
             return {t.value for _s, t in changes if t in wanted}
 
-        async def messages(names: set[str] | None) -> AsyncIterator[ServerSentEventMessage]:
-            for name in sorted({t.value for t in wanted} if names is None else names):
-                yield ServerSentEventMessage(event=name, data=name)
+        async def messages(names: set[str] | None) -> bytes:
+            return b"".join(TOPIC_EVENTS[name] for name in sorted(wanted_names if names is None else names))
 
-        return ServerSentEvent(_stream(ctx, live_site.id, messages, changed_topics))
+        wanted_names = {t.value for t in wanted}
+        return event_stream(_stream(ctx, live_site.id, messages, changed_topics))
+
+
+TOPIC_EVENTS = {
+    topic.value: ServerSentEventMessage(event=topic.value, data=topic.value).encode() for topic in Topic
+}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, text
@@ -28,6 +28,8 @@ from app.services.demo_stock import opening_stock
 from app.services.dispatch_runs import RunOptions, start_dispatch_run
 from app.services.errors import Refused
 from app.services.passwords import hash_password
+from app.services.picking import PickConfirmation, confirm_pick
+from app.services.shipments import ShipmentRequest, close_shipment
 from app.services.stock import Actor, set_opening_stock
 from app.settings import DatabaseSettings
 
@@ -71,7 +73,11 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
                 now=datetime.now(PARIS),
                 document="DEMO",
             )
-        counts.update(await _first_run(db, sites[DEMO_RUN_SITE]))
+        # Lyon's day began a few hours ago: its run, then Paul's picking and a first shipment (the boards
+        # show work in progress at once). The run comes first, so "a few hours ago" is when it happened.
+        now = datetime.now(UTC)
+        counts.update(await _first_run(db, sites[DEMO_RUN_SITE], now - DEMO_MORNING))
+        counts.update(await _morning_of_picking(db, sites[DEMO_RUN_SITE], now - DEMO_MORNING, now))
         return counts
     finally:
         await db.dispose()
@@ -80,7 +86,7 @@ async def load_demo(urls: DatabaseUrls, *, seed: int, today: date | None = None)
 DEMO_RUN_SITE = "LYS"  # Lille is left for a supervisor to preview and commit a run
 
 
-async def _first_run(db: Database, site_id: int) -> dict[str, int]:
+async def _first_run(db: Database, site_id: int, at: datetime) -> dict[str, int]:
     """One committed dispatch run at Lyon: its operators find pick lists waiting, its board shows work."""
     _status, answer = await start_dispatch_run(
         db,
@@ -89,11 +95,71 @@ async def _first_run(db: Database, site_id: int) -> dict[str, int]:
         expected_inputs=None,
         actor=Actor(None, "demo"),
         idempotency_key="demo-first-run",
-        now=datetime.now(PARIS),
+        now=at,
         inline_max_lines=10**9,  # the demo loads without a worker
         pick_list_max_tasks=40,
     )
     return {"dispatch_runs": 1, "pick_tasks": answer["summary"]["tasks"]}
+
+
+DEMO_MORNING = timedelta(hours=2, minutes=30)
+DEMO_PICKER = "paul"
+DEMO_LISTS_DONE = 2  # Paul has finished two lists, and is half-way through a third
+_TASKS = text("""
+    SELECT t.id, t.pick_list_id, l.code, p.sku, lot.code, t.quantity
+    FROM pick_tasks t
+    JOIN pick_lists pl ON pl.id = t.pick_list_id
+    JOIN locations l ON l.id = t.location_id
+    JOIN products p ON p.id = t.product_id
+    LEFT JOIN lots lot ON lot.id = t.lot_id
+    WHERE pl.id IN (SELECT id FROM pick_lists WHERE site_id = :site ORDER BY number LIMIT :lists)
+    ORDER BY pl.number, t.pick_seq, t.id
+""")
+
+
+async def _morning_of_picking(db: Database, site_id: int, since: datetime, now: datetime) -> dict[str, int]:
+    """Paul picks Lyon's first lists through the same services as a tablet, at times spread since the run.
+
+    The last list is left half done in his hands (the boards show who picks what, since when); the goods
+    of the destination he served first leave in a shipment.
+    """
+    async with db.reads() as session:
+        paul_id = await session.scalar(select(User.id).where(User.username == DEMO_PICKER))
+        tasks = (await session.execute(_TASKS, {"site": site_id, "lists": DEMO_LISTS_DONE + 1})).all()
+    if not tasks:
+        return {"picks": 0, "shipments": 0}
+    paul = Actor(paul_id, str(paul_id))
+    last_list = tasks[-1][1]
+    todo = [t for t in tasks if t[1] != last_list] + [t for t in tasks if t[1] == last_list][:2]
+    step = (now - since) * 0.8 / len(todo)
+    picked = 0
+    for n, (task_id, _list_id, location, sku, lot, quantity) in enumerate(todo, start=1):
+        confirmation = PickConfirmation(location=location, product=sku, lot=lot, quantity=quantity)
+        await confirm_pick(
+            db,
+            task_id,
+            confirmation,
+            site_ids=None,
+            actor=paul,
+            idempotency_key=f"demo-pick-{task_id}",
+            now=since + step * n,
+        )
+        picked += 1
+    async with db.reads() as session:
+        served = await session.scalar(
+            text("""SELECT d.code FROM dispatch_order_lines l
+                    JOIN dispatch_orders o ON o.id = l.order_id JOIN destinations d ON d.id = o.destination_id
+                    WHERE o.site_id = :site AND l.picked > 0 ORDER BY d.code LIMIT 1"""),
+            {"site": site_id},
+        )
+    await close_shipment(
+        db,
+        ShipmentRequest(site_id, served, parcels=2),
+        actor=paul,
+        idempotency_key="demo-first-shipment",
+        now=since + (now - since) * 0.85,
+    )
+    return {"picks": picked, "shipments": 1}
 
 
 async def _insert_all(session: AsyncSession, data: DemoData, hashes: Sequence[str]) -> dict[str, int]:

@@ -270,16 +270,15 @@ async def test_a_panel_is_drawn_once_per_change_and_fresh_while_the_listener_is_
         await make_order(db, lyon.id, day.destination_id, [("SKU-FLOUR", 1)], priority=2, state="draft")
 
     hub.connected.set()  # listening: drawings are kept until their topics change
-    first_version, first = await panels.draw(lyon, pipeline, "fr", now)
-    assert drafts(first) == "0"
+    first = await panels.draw(lyon, pipeline, "fr", now)
+    assert drafts(first.html) == "0"
+    assert first.event.startswith(b"event: pipeline\r\ndata: ") and first.event.endswith(b"\r\n\r\n")
     await new_draft()
-    version, again = await panels.draw(lyon, pipeline, "fr", now)
-    assert (version, again) == (first_version, first)  # one drawing serves every board until a change
+    assert await panels.draw(lyon, pipeline, "fr", now) is first  # one drawing serves every board
     hub.deliver({(lyon.id, Topic.ORDERS)})
-    version, fresh = await panels.draw(lyon, pipeline, "fr", now)
-    assert version != first_version and drafts(fresh) == "1"
+    fresh = await panels.draw(lyon, pipeline, "fr", now)
+    assert fresh.version != first.version and drafts(fresh.html) == "1"
 
     hub.connected.clear()  # deaf (reconnecting): no kept drawing can be trusted to be current
     await new_draft()
-    _version, uncached = await panels.draw(lyon, pipeline, "fr", now)
-    assert drafts(uncached) == "2"
+    assert drafts((await panels.draw(lyon, pipeline, "fr", now)).html) == "2"

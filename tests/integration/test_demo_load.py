@@ -71,9 +71,10 @@ async def test_demo_loads_everything_the_generator_makes(empty_db_urls):
         "users": len(data.users),
     }
     stock = opening_stock(data, SEED, TODAY)
-    run = {kind: counts.pop(kind) for kind in ("dispatch_runs", "pick_tasks")}
+    run = {kind: counts.pop(kind) for kind in ("dispatch_runs", "pick_tasks", "picks", "shipments")}
     assert counts == {**expected, "stock_movements": len(stock)}  # every line starts from nothing
     assert run["dispatch_runs"] == 1 and run["pick_tasks"] > 0  # Lyon's first run, committed
+    assert run["picks"] > 0 and run["shipments"] == 1  # then Paul's morning: picks and a shipment
     in_db = await _counts(empty_db_urls)
     assert {kind: in_db[kind] for kind in expected} == expected
     database = Database(sqlalchemy_config(empty_db_urls, DatabaseSettings(), application_name="test-demo"))
@@ -129,6 +130,10 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
             )
         )
         lists = await conn.fetchval("SELECT count(*) FROM pick_lists WHERE status = 'open'")
+        held = await conn.fetch(
+            "SELECT u.username FROM pick_lists pl JOIN users u ON u.id = pl.taken_by WHERE pl.status = 'taken'"
+        )
+        shipped = await conn.fetchval("SELECT count(*) FROM shipments")
     finally:
         await conn.close()
     assert admin["role"] == role
@@ -140,7 +145,13 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
     assert unit_case == 0
     assert missing_times == 0
     # Demand consistent with the stock, and Lyon's first run committed: its orders allocated (some only
-    # partly), pick lists waiting for its operators; nothing picked or shipped yet anywhere.
-    assert set(states) == {"draft", "released", "allocated"}
+    # partly), pick lists waiting for its operators; Paul's first lists picked, one list in his hands,
+    # a first shipment gone (its orders dispatched, or still picking what is left).
+    assert (
+        {"draft", "released", "allocated", "picking"}
+        <= set(states)
+        <= {"draft", "released", "allocated", "picking", "picked", "dispatched"}
+    )
     assert unreleased == 0
     assert set(progress) == {"LYS"} and lists > 0
+    assert [row["username"] for row in held] == ["paul"] and shipped == 1
