@@ -61,8 +61,11 @@ class Subscription:
 
     async def wait(self, quiet: float) -> set[Change]:
         """The changes since the last call, or an empty set after `quiet` seconds without any."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), quiet)
+        if not self._wake.is_set():
+            # asyncio.timeout, not wait_for: no task per wait (a thousand boards wake at every change).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(quiet):
+                    await self._wake.wait()
         self._wake.clear()
         changes, self.dirty = self.dirty, set()
         return changes
