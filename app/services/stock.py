@@ -19,6 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import live
+from app.db.live import Topic
 from app.db.models import Location, Lot, Product, StockBalance
 from app.db.queries.stock import SiteRef
 from app.db.session import Database, driver
@@ -215,6 +217,7 @@ async def record_stock_change(
             store=claimed,
             pg=pg,
         )
+        live.changed(session, resolved.site_id, Topic.STOCK)
         return idempotency.Answer(201, answer)
 
     try:
@@ -346,6 +349,7 @@ async def count_location(
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
         location = await find_location(session, site_id, location_code)
+        live.changed(session, site_id, Topic.STOCK)
         counted: dict[StockKey, int] = {}
         for line in lines:
             product = await find_product(session, line.product)
@@ -779,6 +783,8 @@ async def set_opening_stock(
     same file twice changes nothing. The keys are locked and the changes applied like every other change.
     """
     targets, codes = await _opening_targets(session, site_id_by_code, lines)
+    for site in {line.site for line in lines}:
+        live.changed(session, site_id_by_code[site], Topic.STOCK)
     await _lock(session, list(targets))
     balances = await _balances(session, list(targets))
     movements = []
