@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+import asyncpg
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AccessEvent, AuthSession, User
@@ -161,13 +162,22 @@ _PRINCIPAL_SQL = """
     WHERE s.id = $1
 """
 
+_PRINCIPAL_QUERY = text(_PRINCIPAL_SQL.replace("$1", ":id"))
+
 
 async def resolve_principal(
     db: Database, session_id: UUID, *, kind: str, now: datetime, policy: SessionPolicy
 ) -> tuple[Principal, datetime] | None:
     """The person of a live session and the session's end, or None if it is over (revoked, idle, expired)."""
     async with db.reads() as session:
-        row = await (await driver(session)).fetchrow(_PRINCIPAL_SQL, session_id)
+        try:
+            row = await (await driver(session)).fetchrow(_PRINCIPAL_SQL, session_id)
+        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+            # A connection the database dropped (a restart): SQLAlchemy never saw the error, so it would
+            # hand the dead connection out again. The same statement through SQLAlchemy fails the same
+            # way and makes it replace the whole pool (no pre-ping: see app/db/session.py).
+            await session.execute(_PRINCIPAL_QUERY, {"id": session_id})
+            raise
         if row is None or row["kind"] != kind or not row["is_active"]:
             return None
         state = session_state(
