@@ -288,3 +288,13 @@ def test_a_line_is_added_to_a_new_order_without_losing_what_was_typed(
     expect(page.locator("input[name=line_product]")).to_have_count(4)
     expect(page.locator("#l-product-1")).to_have_value("E2E-WATER")
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("path", ["/sites/LYS/board", "/sites/LYS/board/wall?rotate=LYS,LIL"])
+def test_board_page(orders_at_lyon: int, page: Page, live_server: str, path: str) -> None:
+    login(page, live_server, PERSONAS["supervisor"])
+    response = page.goto(live_server + path)
+    assert response is not None
+    assert response.status == 200
+    expect(page.locator(".board")).to_have_attribute("data-live", "on")  # the stream's panels are in
+    assert_accessible(page)

@@ -1,9 +1,10 @@
 """Live boards in real Chromium windows, against real servers on their own database.
 
-Two web servers (server B with two granian workers) and a job worker share one PostgreSQL. The supervisor's board is open on server A; the changes come from an
-operator's tablet on server B, from the worker, and from a service call while every connection of
-the database has just been cut. The board must show each without a reload. The delays are printed
-(`-s`), never asserted: the bench (`python -m bench.boards`) measures them under load.
+Two web servers (server B with two granian workers) and a job worker share one PostgreSQL. The
+supervisor's board is open on server A; the changes come from an operator's tablet on server B, from
+the worker, and from a service call while every connection of the database has just been cut. The
+board must show each without a reload. The delays are printed (`-s`), never asserted: the bench
+(`python -m bench.boards`) measures them under load.
 """
 
 from __future__ import annotations
@@ -312,3 +313,13 @@ def open_streams(base_url: str) -> float:
     found = re.search(r"^dispatch_live_subscribers(?:\{[^}]*\})? (\S+)$", metrics, re.M)
     assert found, "no dispatch_live_subscribers metric"
     return float(found.group(1))
+
+
+def test_a_wall_screen_rotates_between_sites(servers: tuple[str, str], browser: Browser) -> None:
+    with window(browser, servers[0], "supervisor", {"width": 1920, "height": 1080}) as wall:
+        wall.goto(f"{servers[0]}/sites/LYS/board/wall?rotate=LYS,LIL&every=10")
+        expect(wall.locator(".mainnav")).to_have_count(0)
+        expect(wall.locator(".board")).to_have_attribute("data-live", "on")
+        wall.wait_for_url("**/sites/LIL/board/wall?rotate=LYS%2CLIL&every=10", timeout=30_000)
+        expect(wall.locator(".wall-title")).to_contain_text("Lille")
+        expect(wall.locator(".board")).to_have_attribute("data-live", "on")

@@ -48,4 +48,10 @@ function watchBoard(board) {
 
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".board[data-poll-url]").forEach(watchBoard);
+  // A wall screen rotating between sites moves on to the next one after its time.
+  const rotation = document.querySelector("[data-rotate-to]");
+  if (rotation) {
+    window.setTimeout(() => window.location.assign(rotation.dataset.rotateTo),
+      Number(rotation.dataset.rotateAfter) * 1000);
+  }
 });
