@@ -131,7 +131,8 @@ async def test_demo_rows_link_up_and_keep_no_plain_password(empty_db_urls):
         )
         lists = await conn.fetchval("SELECT count(*) FROM pick_lists WHERE status = 'open'")
         held = await conn.fetch(
-            "SELECT u.username FROM pick_lists pl JOIN users u ON u.id = pl.taken_by WHERE pl.status = 'taken'"
+            "SELECT u.username FROM pick_lists pl JOIN users u ON u.id = pl.taken_by "
+            "WHERE pl.status = 'taken'"
         )
         shipped = await conn.fetchval("SELECT count(*) FROM shipments")
     finally:
