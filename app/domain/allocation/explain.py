@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from app.domain.allocation.model import Demand, Supply
 
@@ -132,47 +133,143 @@ class ProductAllocation:
         )
 
 
-def reason_for(
-    demand: Demand,
-    supply: Supply,
-    cap: int,
-    low: int,
-    packs: int,
-    eaches: int,
-    stage: int,
-    numerator: int,
-    denominator: int,
+def explain(
+    lines: Sequence[Demand],
+    pack_size: int,
+    caps: Sequence[int],
+    lows: Sequence[int],
+    packs: Sequence[int],
+    numerators: Sequence[int],
+    denominators: Sequence[int],
+    stages: Sequence[int],
+    eaches: Sequence[int],
+    *,
+    round_up: bool,
+    no_stock: bool,
     sainte_lague: bool,
-) -> Reason:
-    """The one reason shown for a line; the first that applies wins."""
-    need = demand.need_units
-    if need == 0:
-        return Reason.NOTHING_NEEDED
-    if packs * supply.pack_size + eaches >= need:
-        return Reason.SERVED_IN_FULL
-    if packs == cap:
-        return Reason.CAPPED_BY_MAX if _max_binds(demand, supply) else Reason.WHOLE_PACKS_ONLY
-    if stage == UNSERVED:
-        return Reason.NO_STOCK if supply.packs == 0 else Reason.TIER_NOT_SERVED
-    if packs == 0 and stage in (MINIMUMS, PRIORITY):
-        return Reason.PACKS_RAN_OUT
-    if stage == MINIMUMS:
-        return Reason.MINIMUM_GRANTED if packs == low else Reason.MINIMUM_PARTIAL
-    if stage == PRIORITY:
-        return Reason.MINIMUM_GRANTED if packs == low else Reason.PRIORITY_ORDER
-    step = packs - numerator // denominator
-    if step:
-        if not sainte_lague:
-            return Reason.REMAINDER_PLUS_ONE
-        return Reason.ROUNDED_UP if step > 0 else Reason.ROUNDED_DOWN
-    if low and numerator == low * denominator:
-        return Reason.MINIMUM_GRANTED
-    return Reason.PROPORTIONAL_SHARE if packs else Reason.PACKS_RAN_OUT
+) -> tuple[Explanation, ...]:
+    """Each line's explanation, with the one reason shown for it: the first that applies wins.
+
+    Per line: its demand, cap and minimum in packs, packs, exact quota, how its packs were decided
+    (stage) and eaches. `no_stock`: the product had no whole pack to hand out. The maximum binds when
+    the cap is below the need in whole packs.
+    """
+    explanations = []
+    unserved = _NO_STOCK if no_stock else _TIER_NOT_SERVED
+    for demand, cap, low, got, numerator, denominator, stage, loose in zip(
+        lines, caps, lows, packs, numerators, denominators, stages, eaches, strict=True
+    ):
+        need = demand.need_units
+        if need == 0:
+            reason = _NOTHING_NEEDED
+        elif got * pack_size + loose >= need:
+            reason = _SERVED_IN_FULL
+        elif got == cap:
+            wanted = -(-need // pack_size) if round_up else need // pack_size
+            reason = _CAPPED_BY_MAX if cap < wanted else _WHOLE_PACKS_ONLY
+        elif stage == UNSERVED:
+            reason = unserved
+        elif stage in (MINIMUMS, PRIORITY):
+            if got == 0:
+                reason = _PACKS_RAN_OUT
+            elif got == low:
+                reason = _MINIMUM_GRANTED
+            else:
+                reason = _MINIMUM_PARTIAL if stage == MINIMUMS else _PRIORITY_ORDER
+        else:  # SHARED (a fitted line is at its cap)
+            step = got - numerator // denominator
+            if step:
+                if not sainte_lague:
+                    reason = _REMAINDER_PLUS_ONE
+                else:
+                    reason = _ROUNDED_UP if step > 0 else _ROUNDED_DOWN
+            elif low and numerator == low * denominator:
+                reason = _MINIMUM_GRANTED
+            else:
+                reason = _PROPORTIONAL_SHARE if got else _PACKS_RAN_OUT
+        fields = (demand, pack_size, cap, low, numerator, denominator, got, loose, reason)
+        explanations.append(_explanation(Explanation, fields))
+    return tuple(explanations)
 
 
-def _max_binds(demand: Demand, supply: Supply) -> bool:
-    if demand.max_units is None:
-        return False
-    need, pack_size = demand.need_units, supply.pack_size
-    wanted = -(-need // pack_size) if supply.round_up else need // pack_size
-    return demand.max_units // pack_size < wanted
+def explain_split(
+    lines: Sequence[Demand],
+    pack_size: int,
+    caps: Sequence[int],
+    lows: Sequence[int],
+    start: int,
+    end: int,
+    packs: Sequence[int],
+    numerators: Sequence[int],
+    denominator: int,
+    stage: int,
+    round_up: bool,
+    no_stock: bool,
+    sainte_lague: bool,
+) -> tuple[Explanation, ...]:
+    """`explain` without eaches, when at most one tier was split: lines before `start` fitted (they got
+    their caps), lines[start:end] were split (packs, quotas over one denominator, stage), and lines from
+    `end` on got nothing. One loop, without the per-line lists of packs, quotas and stages that
+    `explain` reads: this is most lines of a run."""
+    explanations = []
+    unserved = _NO_STOCK if no_stock else _TIER_NOT_SERVED
+    for i, (demand, cap, low) in enumerate(zip(lines, caps, lows, strict=True)):
+        if i < start:
+            got = numerator = cap
+            quota_denominator = 1
+        elif i < end:
+            got = packs[i - start]
+            numerator = numerators[i - start]
+            quota_denominator = denominator
+        else:
+            got = numerator = 0
+            quota_denominator = 1
+        need = demand.need_units
+        if need == 0:
+            reason = _NOTHING_NEEDED
+        elif got * pack_size >= need:
+            reason = _SERVED_IN_FULL
+        elif got == cap:  # every fitted line
+            wanted = -(-need // pack_size) if round_up else need // pack_size
+            reason = _CAPPED_BY_MAX if cap < wanted else _WHOLE_PACKS_ONLY
+        elif i >= end:
+            reason = unserved
+        elif stage == SHARED:
+            step = got - numerator // denominator
+            if step:
+                if not sainte_lague:
+                    reason = _REMAINDER_PLUS_ONE
+                else:
+                    reason = _ROUNDED_UP if step > 0 else _ROUNDED_DOWN
+            elif low and numerator == low * denominator:
+                reason = _MINIMUM_GRANTED
+            else:
+                reason = _PROPORTIONAL_SHARE if got else _PACKS_RAN_OUT
+        elif got == 0:  # MINIMUMS or PRIORITY
+            reason = _PACKS_RAN_OUT
+        elif got == low:
+            reason = _MINIMUM_GRANTED
+        else:
+            reason = _MINIMUM_PARTIAL if stage == MINIMUMS else _PRIORITY_ORDER
+        fields = (demand, pack_size, cap, low, numerator, quota_denominator, got, 0, reason)
+        explanations.append(_explanation(Explanation, fields))
+    return tuple(explanations)
+
+
+# Explanation(*fields) without the named tuple's Python-level __new__: the same tuple, built in C.
+_explanation = cast(Callable[[type[Explanation], tuple[Any, ...]], Explanation], tuple.__new__)
+# Members of an enum are slow to reach through their class (a descriptor): the loops use these.
+_NOTHING_NEEDED = Reason.NOTHING_NEEDED
+_SERVED_IN_FULL = Reason.SERVED_IN_FULL
+_CAPPED_BY_MAX = Reason.CAPPED_BY_MAX
+_WHOLE_PACKS_ONLY = Reason.WHOLE_PACKS_ONLY
+_REMAINDER_PLUS_ONE = Reason.REMAINDER_PLUS_ONE
+_ROUNDED_UP = Reason.ROUNDED_UP
+_ROUNDED_DOWN = Reason.ROUNDED_DOWN
+_MINIMUM_GRANTED = Reason.MINIMUM_GRANTED
+_MINIMUM_PARTIAL = Reason.MINIMUM_PARTIAL
+_PROPORTIONAL_SHARE = Reason.PROPORTIONAL_SHARE
+_PACKS_RAN_OUT = Reason.PACKS_RAN_OUT
+_PRIORITY_ORDER = Reason.PRIORITY_ORDER
+_NO_STOCK = Reason.NO_STOCK
+_TIER_NOT_SERVED = Reason.TIER_NOT_SERVED

@@ -57,6 +57,20 @@ def water_fill(
     A destination without weight keeps its minimum, unless every weighted one is full: then the unweighted
     share the rest evenly. `highs` None means unbounded: how much each would take before caps.
     """
+    if weights and min(weights) > 0:  # everyone weighted: first try the level that ignores the bounds
+        level = sum(weights)
+        shares = [total * weight for weight in weights]
+        for share, low in zip(shares, lows, strict=True):
+            if share < low * level:
+                break
+        else:
+            if highs is None:
+                return shares, level
+            for share, high in zip(shares, highs, strict=True):
+                if share > high * level:
+                    break
+            else:
+                return shares, level  # what _level finds at once when nobody is out of bounds
     members = range(len(weights))
     weighted = [i for i in members if weights[i] > 0]
     if len(weighted) == len(weights):
@@ -141,11 +155,16 @@ def largest_remainder(
     packs = [x // denominator for x in numerators]
     extra = total - sum(packs)
     if extra > 0:
-        candidates = [i for i, x in enumerate(numerators) if x % denominator and packs[i] < highs[i]]
-        candidates.sort(key=lambda i: (-(numerators[i] % denominator), i))
-        if extra > len(candidates):
+        ranked = [
+            (-(x % denominator), i)
+            for i, x in enumerate(numerators)
+            if x % denominator and packs[i] < highs[i]
+        ]
+        if extra > len(ranked):
             raise ArithmeticError("quotas do not add up to the packs to hand out")
-        for i in candidates[:extra]:
+        if extra < len(ranked):
+            ranked.sort()  # largest remainder first, then priority order (indexes are unique)
+        for _, i in ranked[:extra]:
             packs[i] += 1
     return packs
 
