@@ -213,7 +213,8 @@ def explain_split(
     `explain` reads: this is most lines of a run."""
     explanations = []
     unserved = _NO_STOCK if no_stock else _TIER_NOT_SERVED
-    for i, (demand, cap, low) in enumerate(zip(lines, caps, lows, strict=True)):
+    for i in range(len(lines)):
+        demand, cap, low = lines[i], caps[i], lows[i]
         if i < start:
             got = numerator = cap
             quota_denominator = 1

@@ -152,14 +152,16 @@ def largest_remainder(
     numerators: Sequence[int], denominator: int, highs: Sequence[int], total: int
 ) -> list[int]:
     """Floor every quota, then one pack each to the largest remainders (ties: priority order), below caps."""
-    packs = [x // denominator for x in numerators]
+    packs = []
+    ranked = []  # who may take one more: (minus the remainder, index), to sort
+    for i in range(len(numerators)):
+        pack = numerators[i] // denominator
+        packs.append(pack)
+        remainder = numerators[i] - pack * denominator  # numerators[i] % denominator
+        if remainder and pack < highs[i]:
+            ranked.append((-remainder, i))
     extra = total - sum(packs)
     if extra > 0:
-        ranked = [
-            (-(x % denominator), i)
-            for i, x in enumerate(numerators)
-            if x % denominator and packs[i] < highs[i]
-        ]
         if extra > len(ranked):
             raise ArithmeticError("quotas do not add up to the packs to hand out")
         if extra < len(ranked):

@@ -83,25 +83,19 @@ def allocate_product(
     if len(set(map(_code, lines))) != n:
         raise ValueError(f"{supply.product}: one demand per destination")
     pack_size, round_up = supply.pack_size, supply.round_up
-    # pack_cap and minimum_packs (quantities.py), inline
-    if round_up:
-        caps = [
-            -(-d.need_units // pack_size)
-            if d.max_units is None
-            else min(-(-d.need_units // pack_size), d.max_units // pack_size)
-            for d in lines
-        ]
-    else:
-        caps = [
-            d.need_units // pack_size
-            if d.max_units is None
-            else min(d.need_units // pack_size, d.max_units // pack_size)
-            for d in lines
-        ]
-    lows = [
-        min(-(-d.min_units // pack_size), cap) if d.min_units else 0
-        for d, cap in zip(lines, caps, strict=True)
-    ]
+    # pack_cap and minimum_packs (quantities.py), inline, in one pass
+    caps: list[int] = []
+    lows: list[int] = []
+    for d in lines:
+        cap = -(-d.need_units // pack_size) if round_up else d.need_units // pack_size
+        if d.max_units is not None and d.max_units // pack_size < cap:
+            cap = d.max_units // pack_size
+        caps.append(cap)
+        if d.min_units:
+            low = -(-d.min_units // pack_size)
+            lows.append(low if low < cap else cap)
+        else:
+            lows.append(0)
     distributable = supply.available_units - supply.holdback  # Supply.packs and loose_units, inline
     total = distributable // pack_size if distributable > 0 else 0
     loose = distributable % pack_size if supply.allow_eaches and distributable > 0 else 0
@@ -262,14 +256,16 @@ def _split_tier(
             weights, lows, highs, left, rounding, room_below
         )
         return packs, numerators, denominator, SHARED, passed
-    if not room_below and rounding is not _SAINTE_LAGUE and min(weights) > 0:
+    if not room_below and rounding is not _SAINTE_LAGUE:
         # the common case, as water_fill does it first, with fewer calls: everyone is weighted and the
         # level that ignores minimums and caps is within them, so it is the water level
         level = sum(weights)
-        numerators = [left * weight for weight in weights]
-        for share, low, high in zip(numerators, lows, highs, strict=True):
-            if share < low * level or share > high * level:
+        numerators = []
+        for weight, low, high in zip(weights, lows, highs, strict=True):
+            share = left * weight
+            if weight <= 0 or share < low * level or share > high * level:
                 break
+            numerators.append(share)
         else:
             return largest_remainder(numerators, level, highs, left), numerators, level, SHARED, 0
     packs, (numerators, denominator), passed = _share(weights, lows, highs, left, rounding, room_below)
