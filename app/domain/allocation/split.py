@@ -257,17 +257,29 @@ def _split_tier(
         )
         return packs, numerators, denominator, SHARED, passed
     if not room_below and rounding is not _SAINTE_LAGUE:
-        # the common case, as water_fill does it first, with fewer calls: everyone is weighted and the
-        # level that ignores minimums and caps is within them, so it is the water level
+        # The common case, as water_fill then largest_remainder do it, in one loop: everyone is weighted
+        # and the level that ignores minimums and caps is within them, so it is the water level.
         level = sum(weights)
-        numerators = []
-        for weight, low, high in zip(weights, lows, highs, strict=True):
-            share = left * weight
-            if weight <= 0 or share < low * level or share > high * level:
+        numerators, packs, ranked = [], [], []
+        for i in range(len(weights)):
+            share = left * weights[i]
+            if weights[i] <= 0 or share < lows[i] * level or share > highs[i] * level:
                 break
             numerators.append(share)
+            pack = share // level
+            packs.append(pack)
+            if share - pack * level and pack < highs[i]:  # a remainder, and room for one more
+                ranked.append((pack * level - share, i))
         else:
-            return largest_remainder(numerators, level, highs, left), numerators, level, SHARED, 0
+            extra = left - sum(packs)
+            if extra > 0:
+                if extra > len(ranked):
+                    raise ArithmeticError("quotas do not add up to the packs to hand out")
+                if extra < len(ranked):
+                    ranked.sort()  # largest remainder first, then priority order (indexes are unique)
+                for _, i in ranked[:extra]:
+                    packs[i] += 1
+            return packs, numerators, level, SHARED, 0
     packs, (numerators, denominator), passed = _share(weights, lows, highs, left, rounding, room_below)
     return packs, numerators, denominator, SHARED, passed
 
@@ -320,8 +332,10 @@ def _weights(lines: Sequence[Demand], policy: Policy) -> list[int]:
         return [1] * len(lines)
     if policy is _QUOTA:
         values = [d.quota_percent or 0 for d in lines]
-    else:
-        values = [d.need_units if d.weight is None else d.weight for d in lines]
+    else:  # a loop: cheaper than a comprehension for the few lines of a tier
+        values = []
+        for d in lines:
+            values.append(d.need_units if d.weight is None else d.weight)
     if Fraction not in map(type, values):
         return cast(list[int], values)
     scale = math.lcm(*(Fraction(v).denominator for v in values))
