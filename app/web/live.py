@@ -94,6 +94,7 @@ class LiveHub:
         self._pong = asyncio.Event()
         self.connection: asyncpg.Connection | None = None  # the LISTEN connection, while it is open
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- subscribers -------------------------------------------------------------------------------------
     def subscribe(self, site_ids: Collection[int]) -> Subscription:
@@ -131,21 +132,25 @@ class LiveHub:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopping = True
+        task = self._task
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)  # not `await task`: that would cancel us with it
         LISTENING.set(0)
 
+    # Timeouts are asyncio.timeout(), never wait_for(): on Python 3.11 wait_for() loses a cancellation
+    # that arrives as the awaited thing completes (a ping answered as the app shuts down), and the hub
+    # would then never stop.
     async def _run(self) -> None:
         first = True
-        while True:
+        while not self._stopping:
             connection: asyncpg.Connection | None = None
             try:
-                connection = await asyncio.wait_for(
-                    asyncpg.connect(self.dsn, server_settings={"application_name": "dispatch-live"}),
-                    self.answer_within * 2,
-                )
+                async with asyncio.timeout(self.answer_within * 2):
+                    connection = await asyncpg.connect(
+                        self.dsn, server_settings={"application_name": "dispatch-live"}
+                    )
                 lost = asyncio.Event()
                 connection.add_termination_listener(_setter(lost))
                 await connection.add_listener(CHANNEL, self._on_event)
@@ -173,14 +178,16 @@ class LiveHub:
             await asyncio.sleep(self.retry_every)
 
     async def _watch(self, connection: asyncpg.Connection, lost: asyncio.Event) -> None:
-        """Return when the connection is closed, or does not answer its own ping in time."""
-        while True:
+        """Return when the connection is closed, or does not answer its own ping in time (TimeoutError)."""
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self.check_every)
+                async with asyncio.timeout(self.check_every):
+                    await lost.wait()
                 return
             self._pong.clear()
-            await asyncio.wait_for(connection.execute(f"NOTIFY {self.ping_channel}"), self.answer_within)
-            await asyncio.wait_for(self._pong.wait(), self.answer_within)
+            async with asyncio.timeout(self.answer_within):
+                await connection.execute(f"NOTIFY {self.ping_channel}")
+                await self._pong.wait()
 
     def _on_event(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
         self.deliver(decode(str(payload)))
