@@ -64,8 +64,9 @@ class Relay:
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("outbox relay: %s; retrying", exc)
                 listener = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.sweep_seconds)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: wait_for can lose a cancellation
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self.wake.wait()
             self.wake.clear()
 
 

@@ -32,7 +32,8 @@ class HealthController(Controller):
         """Database, job queue, worker heartbeat, this process's board events; 503 if any is not ready."""
         stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
         with contextlib.suppress(TimeoutError):  # just started, or reconnecting: give it a moment
-            await asyncio.wait_for(ctx.live.connected.wait(), LISTENER_GRACE_SECONDS)
+            async with asyncio.timeout(LISTENER_GRACE_SECONDS):
+                await ctx.live.connected.wait()
         checks = await readiness(
             ctx.db, now=ctx.now(), worker_stale_after=stale, live_listening=ctx.live.connected.is_set()
         )
