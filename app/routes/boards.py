@@ -246,7 +246,7 @@ class BoardController(Controller):
         ctx: Ctx,
         site: FromPath[str],
         rotate: FromQuery[str | None] = None,
-        every: Annotated[int, Parameter(default=60, ge=10, le=3600)] = 60,
+        every: Annotated[int, Parameter(ge=10, le=3600)] = 60,
     ) -> Template:
         """Large type, no navigation; `rotate=LYS,LIL` moves to the next site every `every` seconds."""
         current = await _site(request, ctx, site)

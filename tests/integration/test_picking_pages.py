@@ -61,7 +61,9 @@ async def test_the_lists_show_who_is_picking_which_list_and_since_when(client, d
 
     fragment = await client.get("/sites/LYS/picking", headers=HTMX)
     assert fragment.text.lstrip().startswith('<div id="pick-lists"')
-    assert "<html" not in fragment.text and 'hx-trigger="every 15s"' in fragment.text
+    # Redrawn when picking changes at the site (the page's live stream), and every minute regardless.
+    assert "<html" not in fragment.text and 'hx-trigger="sse:picking, every 60s"' in fragment.text
+    assert 'sse-connect="/sites/LYS/live?topic=picking"' in page.text
 
 
 async def test_taking_a_list_leads_to_it_and_a_second_taker_is_told_who_has_it(client, app, db, day):
