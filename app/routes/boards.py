@@ -120,12 +120,25 @@ class BoardPanels:
             return drawn
         task = self._drawing.get((*key, version))
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._draw(site, panel, locale, now, version))
+            task = asyncio.get_running_loop().create_task(self._redraw(site, panel, locale, now, version))
             self._drawing[(*key, version)] = task
             task.add_done_callback(lambda _t: self._drawing.pop((*key, version), None))
         # Shielded: a viewer who leaves mid-drawing must not cancel it for the others waiting on it.
-        drawing = await asyncio.shield(task)
+        return await asyncio.shield(task)
+
+    async def _redraw(
+        self, site: q.BoardSite, panel: Panel, locale: str, now: datetime, version: Version
+    ) -> Drawing:
+        """Draw and keep; a drawing like the last one keeps its event, so no viewer is sent it again.
+
+        Most changes of a topic leave a given panel as it was (a transfer and the activity feed, a tick
+        within the same minute): the viewers compare events by identity and skip those.
+        """
+        drawing = await self._draw(site, panel, locale, now, version)
+        key = (site.id, panel.name, locale)
         current = self._drawn.get(key)
+        if current is not None and current.html == drawing.html:
+            drawing = Drawing(version, current.html, current.event)
         if current is None or current.version <= version:
             self._drawn[key] = drawing
         return drawing
@@ -266,7 +279,7 @@ class BoardController(Controller):
         board_site = await _site(request, ctx, site)
         drawer = board_panels(request, ctx)
         locale = i18n.current_locale.get()
-        sent: dict[str, Version] = {}
+        sent: dict[str, bytes] = {}  # the event of each panel this viewer has, by identity
 
         async def messages(names: set[str] | None) -> bytes:
             """The panels among `names` whose drawing this viewer has not had yet, as one chunk."""
@@ -276,8 +289,8 @@ class BoardController(Controller):
                 if names is not None and panel.name not in names:
                     continue
                 drawing = await drawer.draw(board_site, panel, locale, now)
-                if sent.get(panel.name) != drawing.version:
-                    sent[panel.name] = drawing.version
+                if sent.get(panel.name) is not drawing.event:
+                    sent[panel.name] = drawing.event
                     events.append(drawing.event)
             return b"".join(events)
 

@@ -271,7 +271,14 @@ async def test_a_panel_is_drawn_once_per_change_and_fresh_while_the_listener_is_
         await make_order(db, lyon.id, day.destination_id, [("SKU-FLOUR", 1)], priority=2, state="draft")
 
     hub.connected.set()  # listening: drawings are kept until their topics change
+    hub.deliver({(lyon.id, Topic.ORDERS)})  # a change that leaves this panel as it was
+    unchanged = await panels.draw(lyon, pipeline, "fr", now)
     first = await panels.draw(lyon, pipeline, "fr", now)
+    assert first is unchanged
+    hub.deliver({(lyon.id, Topic.ORDERS)})
+    redrawn = await panels.draw(lyon, pipeline, "fr", now)
+    assert redrawn.version != first.version and redrawn.event is first.event  # no viewer is sent it again
+    first = redrawn
     assert drafts(first.html) == "0"
     assert first.event.startswith(b"event: pipeline\r\ndata: ") and first.event.endswith(b"\r\n\r\n")
     await new_draft()
