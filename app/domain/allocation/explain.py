@@ -133,6 +133,18 @@ class ProductAllocation:
         )
 
 
+def _shared_reason(got: int, low: int, numerator: int, denominator: int, sainte_lague: bool) -> Reason:
+    """Why a line of a shared tier got `got` packs: its rounding step, its minimum, or its share."""
+    step = got - numerator // denominator
+    if step:
+        if not sainte_lague:
+            return _REMAINDER_PLUS_ONE
+        return _ROUNDED_UP if step > 0 else _ROUNDED_DOWN
+    if low and numerator == low * denominator:
+        return _MINIMUM_GRANTED
+    return _PROPORTIONAL_SHARE if got else _PACKS_RAN_OUT
+
+
 def explain(
     lines: Sequence[Demand],
     pack_size: int,
@@ -177,16 +189,7 @@ def explain(
             else:
                 reason = _MINIMUM_PARTIAL if stage == MINIMUMS else _PRIORITY_ORDER
         else:  # SHARED (a fitted line is at its cap)
-            step = got - numerator // denominator
-            if step:
-                if not sainte_lague:
-                    reason = _REMAINDER_PLUS_ONE
-                else:
-                    reason = _ROUNDED_UP if step > 0 else _ROUNDED_DOWN
-            elif low and numerator == low * denominator:
-                reason = _MINIMUM_GRANTED
-            else:
-                reason = _PROPORTIONAL_SHARE if got else _PACKS_RAN_OUT
+            reason = _shared_reason(got, low, numerator, denominator, sainte_lague)
         fields = (demand, pack_size, cap, low, numerator, denominator, got, loose, reason)
         explanations.append(_explanation(Explanation, fields))
     return tuple(explanations)
@@ -236,16 +239,7 @@ def explain_split(
         elif i >= end:
             reason = unserved
         elif stage == SHARED:
-            step = got - numerator // denominator
-            if step:
-                if not sainte_lague:
-                    reason = _REMAINDER_PLUS_ONE
-                else:
-                    reason = _ROUNDED_UP if step > 0 else _ROUNDED_DOWN
-            elif low and numerator == low * denominator:
-                reason = _MINIMUM_GRANTED
-            else:
-                reason = _PROPORTIONAL_SHARE if got else _PACKS_RAN_OUT
+            reason = _shared_reason(got, low, numerator, denominator, sainte_lague)
         elif got == 0:  # MINIMUMS or PRIORITY
             reason = _PACKS_RAN_OUT
         elif got == low:

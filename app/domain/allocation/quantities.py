@@ -160,6 +160,15 @@ def largest_remainder(
         remainder = numerators[i] - pack * denominator  # numerators[i] % denominator
         if remainder and pack < highs[i]:
             ranked.append((-remainder, i))
+    hand_out_remainders(packs, ranked, total)
+    return packs
+
+
+def hand_out_remainders(packs: list[int], ranked: list[tuple[int, int]], total: int) -> None:
+    """The packs the floored quotas leave, one each to the largest remainders, in `packs`.
+
+    `ranked`: (minus the remainder, index) of each line with a remainder and room for one more pack.
+    """
     extra = total - sum(packs)
     if extra > 0:
         if extra > len(ranked):
@@ -168,7 +177,6 @@ def largest_remainder(
             ranked.sort()  # largest remainder first, then priority order (indexes are unique)
         for _, i in ranked[:extra]:
             packs[i] += 1
-    return packs
 
 
 def sainte_lague(

@@ -25,6 +25,7 @@ from app.domain.allocation.quantities import (
     Quotas,
     fill_in_priority_order,
     grant_minimums_in_order,
+    hand_out_remainders,
     largest_remainder,
     sainte_lague,
     water_fill,
@@ -271,14 +272,7 @@ def _split_tier(
             if share - pack * level and pack < highs[i]:  # a remainder, and room for one more
                 ranked.append((pack * level - share, i))
         else:
-            extra = left - sum(packs)
-            if extra > 0:
-                if extra > len(ranked):
-                    raise ArithmeticError("quotas do not add up to the packs to hand out")
-                if extra < len(ranked):
-                    ranked.sort()  # largest remainder first, then priority order (indexes are unique)
-                for _, i in ranked[:extra]:
-                    packs[i] += 1
+            hand_out_remainders(packs, ranked, left)
             return packs, numerators, level, SHARED, 0
     packs, (numerators, denominator), passed = _share(weights, lows, highs, left, rounding, room_below)
     return packs, numerators, denominator, SHARED, passed
