@@ -35,7 +35,7 @@ from app.routes.api_stock import (
     ApiStockController,
 )
 from app.routes.auth import ApiAuthController, AuthController
-from app.routes.boards import BoardController, LiveController
+from app.routes.boards import BoardController, BoardPanels, LiveController
 from app.routes.destinations import DestinationsController
 from app.routes.dispatch import DispatchController
 from app.routes.health import HealthController, MetricsController
@@ -74,6 +74,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-web"))
         live = LiveHub(urls.libpq, check_every=settings.web.live_watchdog_seconds)
         app.state.ctx = AppContext.build(settings, urls, db, live)
+        engine = app.template_engine.engine  # type: ignore[union-attr]
+        app.state.board_panels = BoardPanels(db, engine, live, app.route_reverse)
         await live.start()
         try:
             yield

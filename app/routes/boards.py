@@ -24,7 +24,6 @@ from typing import Annotated, Any
 import asyncpg
 from jinja2 import Environment
 from litestar import Controller, Request, get
-from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect, ServerSentEventMessage, Stream, Template
 from markupsafe import Markup
@@ -35,7 +34,7 @@ from app.db.live import Topic
 from app.db.queries import boards as q
 from app.db.session import Database
 from app.domain.access import EVERYONE, SUPERVISORS
-from app.routes.common import principal_of, to_first_site
+from app.routes.common import own_site, principal_of, to_first_site
 from app.web import i18n
 from app.web.auth import access
 from app.web.context import AppContext, Ctx
@@ -51,29 +50,25 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Panel:
     name: str
-    topics: frozenset[Topic]
+    topics: tuple[Topic, ...]  # a fixed order: the drawing's version lists their change counts in it
     ticks: bool  # shows durations or "late": redrawn every TICK_SECONDS even when nothing changed
     read: Callable[[AsyncSession, q.BoardSite, datetime], Awaitable[Any]]
 
-    @property
-    def topic_order(self) -> tuple[Topic, ...]:
-        return tuple(sorted(self.topics))
-
 
 PANELS: tuple[Panel, ...] = (
-    Panel("pipeline", frozenset({Topic.ORDERS}), True, lambda s, site, now: q.pipeline(s, site.id, now)),
-    Panel("pickers", frozenset({Topic.PICKING}), True, q.pickers),
-    Panel("late", frozenset({Topic.ORDERS}), True, lambda s, site, now: q.late_orders(s, site.id, now)),
+    Panel("pipeline", (Topic.ORDERS,), True, lambda s, site, now: q.pipeline(s, site.id, now)),
+    Panel("pickers", (Topic.PICKING,), True, q.pickers),
+    Panel("late", (Topic.ORDERS,), True, lambda s, site, now: q.late_orders(s, site.id, now)),
     Panel(
         "shortages",
-        frozenset({Topic.ORDERS, Topic.PICKING, Topic.DISPATCH}),
+        (Topic.ORDERS, Topic.PICKING, Topic.DISPATCH),
         False,
         lambda s, site, now: q.shortages(s, site.id),
     ),
-    Panel("throughput", frozenset({Topic.PICKING, Topic.DISPATCH}), True, q.throughput),
+    Panel("throughput", (Topic.PICKING, Topic.DISPATCH), True, q.throughput),
     Panel(
         "activity",
-        frozenset({Topic.STOCK, Topic.DISPATCH}),
+        (Topic.STOCK, Topic.DISPATCH),
         False,
         lambda s, site, now: q.activity(s, site.id),
     ),
@@ -106,7 +101,7 @@ class BoardPanels:
 
     def version(self, site: q.BoardSite, panel: Panel, now: datetime) -> Version:
         versions = self.hub.versions
-        changes = tuple(versions[(site.id, topic)] for topic in panel.topic_order)
+        changes = tuple(versions[(site.id, topic)] for topic in panel.topics)
         tick = int(now.timestamp() // TICK_SECONDS) if panel.ticks else 0
         return (self.hub.epoch, changes, tick)
 
@@ -162,30 +157,21 @@ class BoardPanels:
         return {panel.name: (await self.draw(site, panel, locale, now)).html for panel in PANELS}
 
 
-def board_panels(request: Request[Any, Any, Any], ctx: AppContext) -> BoardPanels:
-    """The process's panel drawer, made on first use (it needs the app's template environment)."""
-    state = request.app.state
-    if getattr(state, "board_panels", None) is None:
-        env = request.app.template_engine.engine  # type: ignore[union-attr]
-        state.board_panels = BoardPanels(ctx.db, env, ctx.live, request.app.route_reverse)
-    panels: BoardPanels = state.board_panels
+def board_panels(request: Request[Any, Any, Any]) -> BoardPanels:
+    """The process's panel drawer (made with the app, in app.asgi's lifespan)."""
+    panels: BoardPanels = request.app.state.board_panels
     return panels
 
 
 async def _site(request: Request[Any, Any, Any], ctx: AppContext, code: str) -> q.BoardSite:
-    """The site named in the URL if this person may see it: 404 if unknown, 403 if not theirs."""
+    """The site named in the URL (with its time zone) if this person may work on it (404, 403)."""
     async with ctx.db.reads() as session:
-        site = await q.board_site(session, code.upper())
-    if site is None:
-        raise NotFoundException()
-    if not principal_of(request).may_work_on(site.id):
-        raise PermissionDeniedException("This site is not one of yours.")
-    return site
+        return own_site(principal_of(request), await q.board_site(session, code.upper()))
 
 
 def _changed_panels(changes: Iterable[tuple[int, Topic]]) -> set[str]:
     topics = {topic for _site, topic in changes}
-    return {panel.name for panel in PANELS if panel.ticks or panel.topics & topics}
+    return {panel.name for panel in PANELS if panel.ticks or not topics.isdisjoint(panel.topics)}
 
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"}
@@ -245,12 +231,12 @@ class BoardController(Controller):
 
     @get("/sites/{site:str}/board", name="boards:board", opt=access(SUPERVISORS))
     async def board(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
-        return await _board_page(request, ctx, site, "boards/board.html")
+        return await _board_page(request, ctx, await _site(request, ctx, site), "boards/board.html")
 
     @get("/sites/{site:str}/board/panels", name="boards:panels", opt=access(SUPERVISORS))
     async def panels(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
         """Every panel at once: the board's refresh while its live stream is cut."""
-        return await _board_page(request, ctx, site, "boards/_panels.html")
+        return await _board_page(request, ctx, await _site(request, ctx, site), "boards/_panels.html")
 
     @get("/sites/{site:str}/board/wall", name="boards:wall", opt=access(SUPERVISORS))
     async def wall(
@@ -270,14 +256,20 @@ class BoardController(Controller):
             following = codes[(at + 1) % len(codes)]
             await _site(request, ctx, following)  # refuse a rotation through a site that is not theirs
         return await _board_page(
-            request, ctx, site, "boards/wall.html", rotate=",".join(codes), every=every, following=following
+            request,
+            ctx,
+            current,
+            "boards/wall.html",
+            rotate=",".join(codes),
+            every=every,
+            following=following,
         )
 
     @get("/sites/{site:str}/board/events", name="boards:events", opt=access(SUPERVISORS))
     async def events(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Stream:
         """The board's live stream: each panel as an event named after it, its HTML as data."""
         board_site = await _site(request, ctx, site)
-        drawer = board_panels(request, ctx)
+        drawer = board_panels(request)
         locale = i18n.current_locale.get()
         sent: dict[str, bytes] = {}  # the event of each panel this viewer has, by identity
 
@@ -298,10 +290,9 @@ class BoardController(Controller):
 
 
 async def _board_page(
-    request: Request[Any, Any, Any], ctx: AppContext, code: str, template: str, **extra: Any
+    request: Request[Any, Any, Any], ctx: AppContext, site: q.BoardSite, template: str, **extra: Any
 ) -> Template:
-    site = await _site(request, ctx, code)
-    panels = await board_panels(request, ctx).draw_all(site, i18n.current_locale.get(), ctx.now())
+    panels = await board_panels(request).draw_all(site, i18n.current_locale.get(), ctx.now())
     return page(
         request,
         template,

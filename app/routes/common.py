@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from litestar import Request
 from litestar.exceptions import NotFoundException, PermissionDeniedException
@@ -12,6 +12,14 @@ from app.db.queries.users import SiteRow, all_sites, site_by_code
 from app.domain.access import Principal
 from app.services.errors import NotFound as RefusedNotFound
 from app.web.context import AppContext
+
+
+class _Site(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+AnySite = TypeVar("AnySite", bound=_Site)
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str | None:
@@ -35,7 +43,11 @@ def safe_next(target: str | None) -> str:
 async def site_for(ctx: AppContext, principal: Principal, code: str) -> SiteRow:
     """The site named in the URL, if this person may work on it (404 if unknown, 403 if not theirs)."""
     async with ctx.db.reads() as session:
-        site = await site_by_code(session, code.upper())
+        return own_site(principal, await site_by_code(session, code.upper()))
+
+
+def own_site(principal: Principal, site: AnySite | None) -> AnySite:
+    """`site` (as any read found it), if it exists (404) and this person may work on it (403)."""
     if site is None:
         raise NotFoundException()
     if not principal.may_work_on(site.id):

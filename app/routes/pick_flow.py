@@ -36,7 +36,6 @@ from app.services.picking import (
 from app.services.stock import MAX_QUANTITY, Actor
 from app.web.context import AppContext
 from app.web.i18n import gettext as _
-from app.web.i18n import minutes_since, ngettext
 from app.web.templating import is_fragment_request, page
 
 TEMPLATE = "picking/pick.html"
@@ -349,12 +348,3 @@ def _trigger(outcome: Outcome) -> dict[str, Any] | None:
         return {"scan-ok": {"recorded": False, "step": outcome.state.step}}
     return None
 
-
-def holder_text(row: PickListRow, now: datetime) -> str:
-    """ "Paul prépare cette liste depuis 3 min"."""
-    return ngettext(
-        "{name} has been picking this list for {num} min",
-        "{name} has been picking this list for {num} min",
-        minutes_since(row.taken_at, now),
-        name=row.taken_by_name or "?",
-    )

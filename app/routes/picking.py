@@ -15,7 +15,7 @@ from app.db.queries.users import SiteRow
 from app.domain.access import EVERYONE, SUPERVISORS, Principal
 from app.domain.picking import stops
 from app.routes.common import principal_of, site_for, sites_of, to_first_site
-from app.routes.pick_flow import advance_pick, holder_text, new_key, show_pick
+from app.routes.pick_flow import advance_pick, new_key, show_pick
 from app.routes.scan_flows.flows import Form, one
 from app.services.errors import NotFound, Refused
 from app.services.picking import reassign_pick_list, release_pick_list, take_pick_list
@@ -43,9 +43,6 @@ class ListsView:
     @property
     def supervisor(self) -> bool:
         return self.me.may(SUPERVISORS)
-
-    def holder(self, row: PickListRow) -> str:
-        return holder_text(row, self.now)
 
 
 @dataclass(frozen=True)
