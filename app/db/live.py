@@ -82,7 +82,7 @@ class Publisher:
     def __init__(self, send: Callable[[str], Awaitable[None]], interval: float = 0.25) -> None:
         self.send, self.interval = send, interval
         self.pending: set[Change] = set()
-        self.sent = 0  # NOTIFY statements sent, for the tests and the metrics
+        self.sent = 0  # NOTIFY statements sent (the tests count them)
         self._last = float("-inf")
         self._task: asyncio.Task[None] | None = None
 
