@@ -347,4 +347,3 @@ def _trigger(outcome: Outcome) -> dict[str, Any] | None:
     if outcome.scanned:
         return {"scan-ok": {"recorded": False, "step": outcome.state.step}}
     return None
-
