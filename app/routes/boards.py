@@ -2,11 +2,12 @@
 
 A board is six panels, each drawn from one named query (app/db/queries/boards.py) by its own partial
 (boards/_<panel>.html). The page opens one server-sent-event stream; when a topic of the site changes
-(app/db/live.py), the panels drawn from that topic are redrawn and pushed. A panel is drawn once per
-change and language in this process, whatever the number of open boards (`BoardPanels`), so a
-thousand wall screens cost what one does. Panels that show durations ("idle for 12 min") are redrawn
-every `TICK_SECONDS` as well. When the stream cannot open (a proxy blocking it), app.js polls the
-panels every BOARD_POLL_SECONDS instead.
+(app/db/live.py), the panels drawn from that topic are redrawn and pushed. The boards of a site in
+one language share one feed (app/web/live.py, `Feed`): its producer task draws each changed panel
+once (`BoardPanels`) and publishes one chunk; each open board only wakes and sends it, so a thousand
+wall screens cost one drawing and a thousand sends per change. Panels that show durations ("idle for
+12 min") are redrawn every `TICK_SECONDS` as well. When the stream cannot open (a proxy blocking it),
+app.js polls the panels every BOARD_POLL_SECONDS instead.
 
 Pick-list pages need figures per person (their own lists, their buttons), so their stream carries
 only the topic's name and the page fetches its own fragment (`LiveController`).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -30,7 +31,7 @@ from markupsafe import Markup
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.live import Topic
+from app.db.live import Change, Topic
 from app.db.queries import boards as q
 from app.db.session import Database
 from app.domain.access import EVERYONE, SUPERVISORS
@@ -38,7 +39,7 @@ from app.routes.common import own_site, principal_of, to_first_site
 from app.web import i18n
 from app.web.auth import access
 from app.web.context import AppContext, Ctx
-from app.web.live import LiveHub
+from app.web.live import Feed, LiveHub, Produce
 from app.web.templating import page
 
 TICK_SECONDS = 30
@@ -184,42 +185,67 @@ def event_stream(events: AsyncIterator[bytes]) -> Stream:
     return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def _stream(
+async def _produce(
     ctx: AppContext,
+    feed: Feed,
     site_id: int,
-    messages: Callable[[set[str] | None], Awaitable[bytes]],
-    names: Callable[[set[tuple[int, Topic]]], set[str]],
-) -> AsyncIterator[bytes]:
-    """Subscribe to the site, send everything once, then what changes; keep-alive comments in between.
+    make: Callable[[set[Change] | None], Awaitable[Mapping[str, bytes]]],
+    ticks: bool,
+) -> None:
+    """A feed's producer: subscribe to the site, publish everything once, then what changes.
 
-    Ends after LIVE_STREAM_MAX_SECONDS: the browser reopens it at once, through the session check, so a
-    revoked session loses its board there. Leaving the page ends it at once (the subscription with it).
+    `make(changes)` returns the entries to publish for `changes` (None: everything, as it is now). It
+    also runs every TICK_SECONDS when `ticks` (an empty set of changes: panels showing durations are
+    redrawn), and the feed's bell rings every LIVE_HEARTBEAT_SECONDS so its viewers send keep-alives.
     """
-    web = ctx.settings.web
+    heartbeat = ctx.settings.web.live_heartbeat_seconds
     loop = asyncio.get_running_loop()
     subscription = ctx.live.subscribe({site_id})
     try:
-        yield OPENING
-        ends = loop.time() + web.live_stream_max_seconds
-        wanted: set[str] | None = None  # everything, as it is now
+        changes: set[Change] | None = None  # everything, as it is now
+        beat_at = loop.time() + heartbeat
         while True:
             try:
-                chunk = await messages(wanted)
-            except DATABASE_ERRORS as error:  # a restart under way: keep the stream, draw again shortly
-                log.warning("live stream of site %s: drawing failed (%s); retrying", site_id, error)
+                feed.publish(await make(changes))
+            except DATABASE_ERRORS as error:  # a restart under way: keep the viewers, draw again shortly
+                log.warning("live feed of site %s: drawing failed (%s); retrying", site_id, error)
                 subscription.everything()
                 await asyncio.sleep(RETRY_SECONDS)
-            else:
-                if chunk:
-                    yield chunk
-            if loop.time() >= ends:
-                return
-            changes = await subscription.wait(min(web.live_heartbeat_seconds, max(ends - loop.time(), 0)))
-            if not changes:
-                yield KEEP_ALIVE
-            wanted = names(changes)
+            if loop.time() >= beat_at:
+                feed.ring()
+                beat_at = loop.time() + heartbeat
+            quiet = beat_at - loop.time()
+            if ticks:
+                quiet = min(quiet, TICK_SECONDS - ctx.now().timestamp() % TICK_SECONDS + 0.01)
+            changes = await subscription.wait(quiet)
     finally:
         subscription.close()
+
+
+async def _view(ctx: AppContext, key: Hashable, produce: Produce) -> AsyncIterator[bytes]:
+    """One viewer of the feed `key`: everything it holds, then each publication, keep-alives between.
+
+    Ends after LIVE_STREAM_MAX_SECONDS (at the next heartbeat): the browser reopens it at once, through
+    the session check, so a revoked session loses its board there. Leaving the page ends it at once.
+    """
+    loop = asyncio.get_running_loop()
+    feed = ctx.live.view(key, produce)
+    try:
+        yield OPENING
+        ends = loop.time() + ctx.settings.web.live_stream_max_seconds
+        generation = 0
+        while not feed.closed:
+            bell = feed.bell  # taken before reading: a publication while this viewer sends still wakes it
+            chunk, generation = feed.since(generation), feed.generation
+            if chunk:
+                yield chunk
+            if loop.time() >= ends:
+                return
+            await bell.wait()
+            if feed.generation == generation and not feed.closed:
+                yield KEEP_ALIVE
+    finally:
+        ctx.live.leave(key, feed)
 
 
 class BoardController(Controller):
@@ -271,22 +297,24 @@ class BoardController(Controller):
         board_site = await _site(request, ctx, site)
         drawer = board_panels(request)
         locale = i18n.current_locale.get()
-        sent: dict[str, bytes] = {}  # the event of each panel this viewer has, by identity
 
-        async def messages(names: set[str] | None) -> bytes:
-            """The panels among `names` whose drawing this viewer has not had yet, as one chunk."""
-            now = ctx.now()
-            events = []
-            for panel in PANELS:
-                if names is not None and panel.name not in names:
-                    continue
-                drawing = await drawer.draw(board_site, panel, locale, now)
-                if sent.get(panel.name) is not drawing.event:
-                    sent[panel.name] = drawing.event
-                    events.append(drawing.event)
-            return b"".join(events)
+        def produce(feed: Feed) -> Coroutine[Any, Any, None]:
+            async def make(changes: set[Change] | None) -> dict[str, bytes]:
+                """The panels drawn from `changes` whose drawing differs from the one published."""
+                names = None if changes is None else _changed_panels(changes)
+                now = ctx.now()
+                panels = [panel for panel in PANELS if names is None or panel.name in names]
+                # Side by side: a change's panels are ready when the slowest is, not after the sum of all.
+                drawings = await asyncio.gather(*(drawer.draw(board_site, p, locale, now) for p in panels))
+                return {
+                    panel.name: drawing.event
+                    for panel, drawing in zip(panels, drawings, strict=True)
+                    if feed.latest(panel.name) is not drawing.event
+                }
 
-        return event_stream(_stream(ctx, board_site.id, messages, _changed_panels))
+            return _produce(ctx, feed, board_site.id, make, ticks=True)
+
+        return event_stream(_view(ctx, ("board", board_site.id, locale), produce))
 
 
 async def _board_page(
@@ -316,16 +344,16 @@ class LiveController(Controller):
     ) -> Stream:
         """`event: <topic>` (no data beyond the topic) each time a topic of the site changes."""
         live_site = await _site(request, ctx, site)
-        wanted = set(topic or Topic)
+        wanted = frozenset(topic or Topic)
 
-        def changed_topics(changes: set[tuple[int, Topic]]) -> set[str]:
-            return {t.value for _s, t in changes if t in wanted}
+        def produce(feed: Feed) -> Coroutine[Any, Any, None]:
+            async def make(changes: set[Change] | None) -> dict[str, bytes]:
+                topics = wanted if changes is None else {t for _s, t in changes if t in wanted}
+                return {t.value: TOPIC_EVENTS[t.value] for t in sorted(topics)}
 
-        async def messages(names: set[str] | None) -> bytes:
-            return b"".join(TOPIC_EVENTS[name] for name in sorted(wanted_names if names is None else names))
+            return _produce(ctx, feed, live_site.id, make, ticks=False)
 
-        wanted_names = {t.value for t in wanted}
-        return event_stream(_stream(ctx, live_site.id, messages, changed_topics))
+        return event_stream(_view(ctx, ("topics", live_site.id, wanted), produce))
 
 
 TOPIC_EVENTS = {

@@ -10,6 +10,11 @@ the hub does it itself: asyncpg's termination callback catches a closed socket a
 watchdog NOTIFYs a private channel every `check_every` seconds and expects it back, which catches a
 half-open one. Either way the hub reconnects and tells every subscriber to redraw everything, since
 events may have been missed meanwhile.
+
+Open streams do not subscribe one by one: viewers of the same thing (a site's board in one language)
+share a `Feed`, made by one producer task that subscribes, draws what changed once and publishes it
+as one chunk; each viewer wakes and sends that chunk. A thousand boards cost a thousand wake-ups and
+sends per change, and nothing else per viewer (bench/README.md, "Boards").
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import itertools
 import logging
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Coroutine, Hashable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -74,6 +80,65 @@ class Subscription:
         self.hub.unsubscribe(self)
 
 
+class Feed:
+    """What every viewer of one stream is sent, made once for all of them by the feed's producer.
+
+    The producer publishes named entries (a board's panels, as SSE events already encoded); each
+    publication is a generation. A viewer remembers the generation it has sent and takes `since(it)`:
+    every entry published after it, as one chunk. The chunk of the last publication is joined once,
+    for every viewer that was up to date, which is all of them unless one is slow. Viewers wait on one
+    shared bell, rung at each publication and at each heartbeat (a viewer that wakes to nothing new
+    sends a keep-alive).
+    """
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self.closed = False  # the producer stopped: viewers end their streams (browsers reopen them)
+        self._entries: dict[str, tuple[int, bytes]] = {}  # name -> (generation published, data)
+        self._last: tuple[int, bytes] = (0, b"")  # (generation it follows, chunk) of the last publication
+        self.bell = asyncio.Event()
+
+    def publish(self, entries: Mapping[str, bytes]) -> None:
+        if not entries:
+            return
+        self.generation += 1
+        for name, data in entries.items():
+            self._entries[name] = (self.generation, data)
+        self._last = (self.generation - 1, b"".join(entries.values()))
+        self.ring()
+
+    def ring(self) -> None:
+        """Wake every viewer; a new bell for the next time (viewers hold the one they waited on)."""
+        bell, self.bell = self.bell, asyncio.Event()
+        bell.set()
+
+    def latest(self, name: str) -> bytes | None:
+        entry = self._entries.get(name)
+        return None if entry is None else entry[1]
+
+    def since(self, generation: int) -> bytes:
+        """Every entry published after `generation`, as one chunk (empty if none)."""
+        if generation == self.generation:
+            return b""
+        if self._last[0] == generation:
+            return self._last[1]
+        return b"".join(data for published, data in self._entries.values() if published > generation)
+
+    def close(self) -> None:
+        self.closed = True
+        self.ring()
+
+
+Produce = Callable[[Feed], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class _OpenFeed:
+    feed: Feed
+    producer: asyncio.Task[None]
+    viewers: int = 0
+
+
 class LiveHub:
     """One per web process: the LISTEN connection, its watchdog, and the subscribers per site."""
 
@@ -90,6 +155,7 @@ class LiveHub:
         self.versions: Counter[Change] = Counter()
         self.epoch = 0
         self._by_site: dict[int, set[Subscription]] = defaultdict(set)
+        self._feeds: dict[Hashable, _OpenFeed] = {}
         self.ping_channel = f"sd_live_ping_{os.getpid()}_{next(_hub_ids)}"
         self._pong = asyncio.Event()
         self.connection: asyncpg.Connection | None = None  # the LISTEN connection, while it is open
@@ -101,7 +167,6 @@ class LiveHub:
         subscription = Subscription(self, frozenset(site_ids))
         for site_id in subscription.site_ids:
             self._by_site[site_id].add(subscription)
-        SUBSCRIBERS.inc()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -111,11 +176,45 @@ class LiveHub:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self._by_site[site_id]
-        SUBSCRIBERS.dec()
 
     @property
     def subscribers(self) -> int:
         return len({s for subscribers in self._by_site.values() for s in subscribers})
+
+    # -- feeds -------------------------------------------------------------------------------------------
+    def view(self, key: Hashable, produce: Produce) -> Feed:
+        """Join the feed `key`, starting its producer (`produce(feed)`) for its first viewer."""
+        open_feed = self._feeds.get(key)
+        if open_feed is None:
+            feed = Feed()
+            producer = asyncio.get_running_loop().create_task(produce(feed), name=f"live-feed {key}")
+            open_feed = self._feeds[key] = _OpenFeed(feed, producer)
+            producer.add_done_callback(lambda task: self._producer_done(key, open_feed, task))
+        open_feed.viewers += 1
+        SUBSCRIBERS.inc()
+        return open_feed.feed
+
+    def leave(self, key: Hashable, feed: Feed) -> None:
+        """A viewer of `feed` left; the last one stops its producer."""
+        SUBSCRIBERS.dec()
+        open_feed = self._feeds.get(key)
+        if open_feed is None or open_feed.feed is not feed:
+            return  # its producer had stopped: the feed is gone already
+        open_feed.viewers -= 1
+        if open_feed.viewers == 0:
+            del self._feeds[key]
+            open_feed.producer.cancel()
+
+    @property
+    def feeds(self) -> int:
+        return len(self._feeds)
+
+    def _producer_done(self, key: Hashable, open_feed: _OpenFeed, task: asyncio.Task[None]) -> None:
+        if self._feeds.get(key) is open_feed:
+            del self._feeds[key]  # the next viewer starts a new producer
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("live feed %s stopped", key, exc_info=error)
+        open_feed.feed.close()
 
     def deliver(self, changes: set[Change]) -> None:
         """Hand `changes` to the subscribers of their sites (and only theirs)."""
@@ -133,6 +232,8 @@ class LiveHub:
 
     async def stop(self) -> None:
         self._stopping = True
+        for open_feed in tuple(self._feeds.values()):
+            open_feed.producer.cancel()
         task = self._task
         while task is not None and not task.done():
             task.cancel()
