@@ -3,8 +3,9 @@
 A NOTIFY takes a global lock at commit, so one inside every stock transaction would cap writes at a
 few hundred per second (ARCHITECTURE.md). Instead a use case marks what it changed on its session
 (`changed`); when its transaction commits, `Database` hands the marks to the process's `Publisher`,
-which sends at most one NOTIFY per `interval` carrying every (site, topic) pair marked since the last
-one. The first change after a quiet spell goes out at once; a burst is folded into one event. Boards
+which sends at most one NOTIFY per topic per `interval`, carrying every (site, topic) pair marked
+since. The first change of a topic after a quiet spell goes out at once; a burst is folded into one
+event. Topics keep their own pace: a stream of receipts (stock) never holds back a new order. Boards
 re-read the database on an event, so a lost or merged event costs nothing but one refresh.
 
 Payloads are ids and topic names only (`"3:orders 3:picking"`), never figures or secrets.
@@ -13,6 +14,7 @@ Payloads are ids and topic names only (`"3:orders 3:picking"`), never figures or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
@@ -77,34 +79,48 @@ def decode(payload: str) -> set[Change]:
 
 
 class Publisher:
-    """At most one NOTIFY per `interval` per process; `send` delivers one payload."""
+    """At most one NOTIFY per topic per `interval` per process; `send` delivers one payload."""
 
     def __init__(self, send: Callable[[str], Awaitable[None]], interval: float = 0.25) -> None:
         self.send, self.interval = send, interval
         self.pending: set[Change] = set()
         self.sent = 0  # NOTIFY statements sent (the tests count them)
-        self._last = float("-inf")
+        self._last: dict[Topic, float] = {}  # when each topic was last sent (loop time)
         self._task: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()  # a change arrived while the drain waited for another topic's turn
 
     def publish(self, changes: Iterable[Change]) -> None:
         self.pending.update(changes)
-        if self.pending and (self._task is None or self._task.done()):
+        if not self.pending:
+            return
+        if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._drain(), name="live-publisher")
+        else:
+            self._woken.set()
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self.pending:
-            wait = self._last + self.interval - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            batch, self.pending = self.pending, set()
-            self._last = loop.time()
-            for payload in encode(batch):
+            now = loop.time()
+            due = {change for change in self.pending if self._next(change[1]) <= now}
+            if not due:  # every pending topic was sent less than `interval` ago: wait for the first one
+                self._woken.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(self._next(topic) for _site, topic in self.pending) - now):
+                        await self._woken.wait()
+                continue
+            self.pending -= due
+            for _site, topic in due:
+                self._last[topic] = now
+            for payload in encode(due):
                 try:
                     await self.send(payload)
                     self.sent += 1
                 except Exception as error:  # a lost event costs one board refresh, never a use case
                     log.warning("live event not sent (%s): boards will catch up on their next refresh", error)
+
+    def _next(self, topic: Topic) -> float:
+        return self._last.get(topic, float("-inf")) + self.interval
 
     async def flush(self) -> None:
         """Send what is pending now (at shutdown, so the last change of a command is not lost)."""
