@@ -18,7 +18,7 @@ from advanced_alchemy.config import (
 )
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.db.live import CHANNEL, Publisher, take_changes
@@ -83,7 +83,16 @@ class Database:
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
 
-        # Live-board events of committed transactions, coalesced (see app/db/live.py).
+        # Live-board events of committed transactions, coalesced (see app/db/live.py). They go out through
+        # a connection of their own: behind the requests queued for a busy pool, every board would hear late.
+        self._notifier = create_async_engine(
+            self.engine.url,
+            pool_size=1,
+            max_overflow=0,
+            pool_recycle=3600,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"server_settings": {"application_name": "dispatch-notify"}},
+        )
         self.live = Publisher(self._notify)
 
     @asynccontextmanager
@@ -99,8 +108,8 @@ class Database:
             self.live.publish(take_changes(session))
 
     async def _notify(self, payload: str) -> None:
-        async with self.reads() as session:
-            await session.execute(
+        async with self._notifier.connect() as connection:
+            await connection.execute(
                 text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
             )
 
@@ -127,6 +136,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.live.flush()
+        await self._notifier.dispose()
         await self.engine.dispose()
 
 
