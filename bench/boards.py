@@ -120,12 +120,11 @@ class Subscriber:
 
     def take(self, block: bytes, at: float) -> None:
         """One SSE block (its lines without the blank line that ends it)."""
-        name = ""
-        for line in block.split(b"\n"):
-            if line.startswith(b"event:"):
-                name = line[6:].strip().decode()
-        if not name:
+        start = 0 if block.startswith(b"event:") else block.find(b"\nevent:") + 1
+        if start == 0 and not block.startswith(b"event:"):
             return  # a comment (open, keep-alive) or a retry field
+        end = block.find(b"\n", start)
+        name = block[start + 6 : end if end >= 0 else len(block)].strip().decode()
         self.events[name] += 1
         self.panels.add(name)
         if name == PROBE_PANEL:
@@ -180,53 +179,99 @@ class Fleet:
         self._tasks = []
 
     async def _follow(self, subscriber: Subscriber) -> None:
-        writer: asyncio.StreamWriter | None = None
+        request = (
+            f"GET {self.path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nAccept: text/event-stream\r\n"
+            f"Cookie: {self.cookie}\r\nCache-Control: no-cache\r\n\r\n"
+        ).encode()
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+        transport: asyncio.BaseTransport | None = None
         try:
-            reader, writer = await asyncio.open_connection(HOST, self.port, limit=1 << 20)
-            writer.write(
-                f"GET {self.path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\nAccept: text/event-stream\r\n"
-                f"Cookie: {self.cookie}\r\nCache-Control: no-cache\r\n\r\n".encode()
+            transport, _protocol = await loop.create_connection(
+                lambda: StreamReading(subscriber, request, ended), HOST, self.port
             )
-            await writer.drain()
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-            status = head.split(" ", 2)[1] if " " in head else "?"
-            if status != "200":
-                rest = await asyncio.wait_for(reader.read(500), 5)
-                subscriber.failure = f"HTTP {status}: {rest[:200]!r}"
-                return
-            chunked = "transfer-encoding: chunked" in head.lower()
-            await self._read_events(subscriber, reader, chunked)
-            if not self._closing:
+            await ended
+            if not self._closing and subscriber.failure is None:
                 subscriber.failure = "the server ended the stream"
         except asyncio.CancelledError:
             raise
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
-            if not self._closing:
+        except (OSError, ValueError) as error:
+            if not self._closing and subscriber.failure is None:
                 subscriber.failure = f"{type(error).__name__}: {error}"
         finally:
-            if writer is not None:
-                writer.close()
+            if transport is not None:
+                transport.close()
 
-    @staticmethod
-    async def _read_events(subscriber: Subscriber, reader: asyncio.StreamReader, chunked: bool) -> None:
-        buffer = b""
-        while True:
-            if chunked:
-                size = int((await reader.readline()).split(b";")[0], 16)
-                if size == 0:
-                    return
-                data = await reader.readexactly(size + 2)  # the chunk and its CRLF
-                data = data[:-2]
-            else:
-                data = await reader.read(65536)
-                if not data:
-                    return
-            at = time.monotonic()
-            subscriber.body_bytes += len(data)
-            buffer += data.replace(b"\r\n", b"\n")
-            *blocks, buffer = buffer.split(b"\n\n")
+
+class StreamReading(asyncio.Protocol):
+    """One subscriber's HTTP/1.1 response, parsed as bytes arrive (no await per chunk).
+
+    The subscribers share the machine with the server under test: their reading is kept as light as
+    a client can be, so that what the bench measures is the server's cost, not its own.
+    """
+
+    def __init__(self, subscriber: Subscriber, request: bytes, ended: asyncio.Future[None]) -> None:
+        self.subscriber, self.request, self.ended = subscriber, request, ended
+        self.transport: asyncio.Transport | None = None
+        self.raw = b""  # received, not parsed yet (head, chunk framing)
+        self.text = b""  # event-stream text not ending with a blank line yet
+        self.chunked: bool | None = None  # None until the head has been read
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        at = time.monotonic()
+        self.raw += data
+        if self.chunked is None and not self._head():
+            return
+        body = self._body()
+        if body:
+            self.subscriber.body_bytes += len(body)
+            self.text += body.replace(b"\r\n", b"\n")
+            *blocks, self.text = self.text.split(b"\n\n")
             for block in blocks:
-                subscriber.take(block, at)
+                self.subscriber.take(block, at)
+
+    def _head(self) -> bool:
+        end = self.raw.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        head, self.raw = self.raw[:end].decode("latin-1"), self.raw[end + 4 :]
+        status = head.split(" ", 2)[1] if " " in head else "?"
+        if status != "200":
+            self.subscriber.failure = f"HTTP {status}: {self.raw[:200]!r}"
+            self._end()
+            return False
+        self.chunked = "transfer-encoding: chunked" in head.lower()
+        return True
+
+    def _body(self) -> bytes:
+        if not self.chunked:
+            body, self.raw = self.raw, b""
+            return body
+        parts = []
+        while (line_end := self.raw.find(b"\r\n")) >= 0:
+            size = int(self.raw[:line_end].split(b";")[0], 16)
+            if size == 0:
+                self._end()
+                break
+            start = line_end + 2
+            if len(self.raw) < start + size + 2:
+                break  # the rest of this chunk is still on its way
+            parts.append(self.raw[start : start + size])
+            self.raw = self.raw[start + size + 2 :]
+        return b"".join(parts)
+
+    def _end(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
 
 
 # ------------------------------------------------------------------------------ the probes
