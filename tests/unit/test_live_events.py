@@ -1,5 +1,5 @@
-"""Live-board events: payloads, and the publisher's coalescing (a fake sender; the real NOTIFY path is
-tested against PostgreSQL in tests/integration/test_boards.py)."""
+"""Live-board events: payloads, the publisher's coalescing (a fake sender; the real NOTIFY path is
+tested against PostgreSQL in tests/integration/test_boards.py), and the feeds that fan them out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from app.db.live import PAYLOAD_LIMIT, Publisher, Topic, decode, encode
 from app.web import i18n
 from app.web.i18n import format_minutes
-from app.web.live import LiveHub
+from app.web.live import Feed, LiveHub
 
 changes = st.sets(st.tuples(st.integers(1, 10**12), st.sampled_from(list(Topic))), max_size=2000)
 
@@ -115,3 +115,88 @@ async def test_a_slow_subscriber_holds_at_most_one_mark_per_topic_of_its_sites()
     assert slow.dirty == set()
     slow.close()
     assert hub.subscribers == 0
+
+
+# ---------------------------------------------------------------- feeds: one producer, many viewers
+
+
+def test_a_viewer_gets_each_entry_published_since_it_last_sent_once_in_the_latest_version():
+    feed = Feed()
+    assert feed.since(0) == b""
+    feed.publish({"pipeline": b"P1", "late": b"L1"})
+    up_to_date = feed.generation
+    assert feed.since(0) == b"P1L1"
+    feed.publish({"late": b"L2"})
+    assert feed.since(up_to_date) == b"L2"  # the last publication's chunk, joined once for every viewer
+    feed.publish({"activity": b"A1"})
+    feed.publish({"late": b"L3", "activity": b"A2"})
+    # A slow viewer catches up with one chunk: every entry changed since, each in its latest version.
+    assert feed.since(up_to_date) == b"L3A2"
+    assert feed.since(0) == b"P1L3A2"
+    assert feed.since(feed.generation) == b""
+    before = feed.generation
+    feed.publish({})
+    assert feed.generation == before  # nothing to publish is no publication
+
+
+async def test_viewers_wake_on_a_publication_or_a_heartbeat_and_miss_nothing_while_they_send():
+    feed = Feed()
+    bell = feed.bell  # a viewer takes the bell before reading, then sends (other tasks run meanwhile)
+    feed.publish({"late": b"L1"})
+    await asyncio.wait_for(bell.wait(), 1)  # rung: the publication during its send is not missed
+    bell = feed.bell
+    assert not bell.is_set()
+    feed.ring()  # a heartbeat: the viewer wakes to nothing new and sends a keep-alive
+    await asyncio.wait_for(bell.wait(), 1)
+    bell = feed.bell
+    feed.close()
+    assert bell.is_set() and feed.closed
+
+
+async def test_viewers_of_one_key_share_one_producer_stopped_by_the_last_to_leave():
+    hub = LiveHub("postgresql://unused")  # never started: feeds only
+    started: list[Feed] = []
+    stopped = asyncio.Event()
+
+    async def produce(feed: Feed) -> None:
+        started.append(feed)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    first, second = hub.view(("board", 1, "fr"), produce), hub.view(("board", 1, "fr"), produce)
+    other = hub.view(("board", 1, "en"), produce)
+    await asyncio.sleep(0)
+    assert first is second and other is not first and len(started) == 2 and hub.feeds == 2
+    hub.leave(("board", 1, "fr"), first)
+    await asyncio.sleep(0)
+    assert not stopped.is_set() and hub.feeds == 2  # a viewer is still there
+    hub.leave(("board", 1, "en"), other)
+    hub.leave(("board", 1, "fr"), second)
+    await asyncio.wait_for(stopped.wait(), 1)
+    assert hub.feeds == 0
+
+
+async def test_a_producer_that_fails_ends_its_viewers_streams_and_the_next_viewer_starts_afresh():
+    hub = LiveHub("postgresql://unused")
+    attempts = 0
+
+    async def produce(feed: Feed) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise RuntimeError("a bug in a panel")
+        await asyncio.Event().wait()
+
+    failed = hub.view("k", produce)
+    await asyncio.sleep(0.01)
+    assert failed.closed and hub.feeds == 0  # its viewers end; browsers reopen their streams
+    fresh = hub.view("k", produce)
+    await asyncio.sleep(0)
+    assert fresh is not failed and not fresh.closed and attempts == 2
+    hub.leave("k", failed)  # a late leave of the failed feed changes nothing for the new one
+    assert hub.feeds == 1
+    hub.leave("k", fresh)
+    await asyncio.sleep(0)
+    assert hub.feeds == 0
