@@ -83,16 +83,18 @@ class Database:
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
 
-        # Live-board events of committed transactions, coalesced (see app/db/live.py). They go out through
-        # a connection of their own: behind the requests queued for a busy pool, every board would hear late.
-        self._notifier = create_async_engine(
+        # Live boards have a small pool of their own, for their NOTIFYs (the events of committed
+        # transactions, coalesced: app/db/live.py) and their drawings (once per change per process, however
+        # many boards are open): behind the requests queued for a busy pool, every board would be late.
+        self.live_engine = create_async_engine(
             self.engine.url,
-            pool_size=1,
+            pool_size=3,
             max_overflow=0,
             pool_recycle=3600,
             isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"application_name": "dispatch-notify"}},
+            connect_args={"server_settings": {"application_name": "dispatch-live-lane"}},
         )
+        self.live_reads = async_sessionmaker(self.live_engine, expire_on_commit=False)
         self.live = Publisher(self._notify)
 
     @asynccontextmanager
@@ -108,7 +110,7 @@ class Database:
             self.live.publish(take_changes(session))
 
     async def _notify(self, payload: str) -> None:
-        async with self._notifier.connect() as connection:
+        async with self.live_engine.connect() as connection:
             await connection.execute(
                 text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
             )
@@ -136,7 +138,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.live.flush()
-        await self._notifier.dispose()
+        await self.live_engine.dispose()
         await self.engine.dispose()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +55,10 @@ class Panel:
     topics: tuple[Topic, ...]  # a fixed order: the drawing's version lists their change counts in it
     ticks: bool  # shows durations or "late": redrawn every TICK_SECONDS even when nothing changed
     read: Callable[[AsyncSession, q.BoardSite, datetime], Awaitable[Any]]
+    # At most one drawing per `pace` seconds for the live boards: a panel whose topic changes all day long
+    # (the activity feed under a stream of receipts) would otherwise be sent to every board 4 times a
+    # second, which nobody reads and which is most of what the boards cost (bench/README.md, "Boards").
+    pace: float = 0.0
 
 
 PANELS: tuple[Panel, ...] = (
@@ -72,6 +77,7 @@ PANELS: tuple[Panel, ...] = (
         (Topic.STOCK, Topic.DISPATCH),
         False,
         lambda s, site, now: q.activity(s, site.id),
+        pace=1.0,
     ),
 )
 PANEL_BY_NAME = {panel.name: panel for panel in PANELS}
@@ -142,7 +148,7 @@ class BoardPanels:
     async def _draw(
         self, site: q.BoardSite, panel: Panel, locale: str, now: datetime, version: Version
     ) -> Drawing:
-        async with self.db.reads() as session:
+        async with self.db.live_reads() as session:
             data = await panel.read(session, site, now)
         locale_token = i18n.current_locale.set(locale)
         zone_token = i18n.display_zone.set(site.zone)
@@ -185,18 +191,19 @@ def event_stream(events: AsyncIterator[bytes]) -> Stream:
     return Stream(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
+# What a feed's producer makes of some changes: the entries to publish, and within how many seconds it
+# must run again even if nothing changes (None: only when something does).
+Made = tuple[Mapping[str, bytes], float | None]
+
+
 async def _produce(
-    ctx: AppContext,
-    feed: Feed,
-    site_id: int,
-    make: Callable[[set[Change] | None], Awaitable[Mapping[str, bytes]]],
-    ticks: bool,
+    ctx: AppContext, feed: Feed, site_id: int, make: Callable[[set[Change] | None], Awaitable[Made]]
 ) -> None:
     """A feed's producer: subscribe to the site, publish everything once, then what changes.
 
-    `make(changes)` returns the entries to publish for `changes` (None: everything, as it is now). It
-    also runs every TICK_SECONDS when `ticks` (an empty set of changes: panels showing durations are
-    redrawn), and the feed's bell rings every LIVE_HEARTBEAT_SECONDS so its viewers send keep-alives.
+    `make(changes)` returns the entries to publish for `changes` (None: everything, as it is now), and
+    when to call it again with no change (an empty set: a tick of the panels showing durations, a panel
+    held back by its pace). The feed's bell rings every LIVE_HEARTBEAT_SECONDS for the keep-alives.
     """
     heartbeat = ctx.settings.web.live_heartbeat_seconds
     loop = asyncio.get_running_loop()
@@ -205,8 +212,10 @@ async def _produce(
         changes: set[Change] | None = None  # everything, as it is now
         beat_at = loop.time() + heartbeat
         while True:
+            again: float | None = None
             try:
-                feed.publish(await make(changes))
+                entries, again = await make(changes)
+                feed.publish(entries)
             except DATABASE_ERRORS as error:  # a restart under way: keep the viewers, draw again shortly
                 log.warning("live feed of site %s: drawing failed (%s); retrying", site_id, error)
                 subscription.everything()
@@ -215,9 +224,7 @@ async def _produce(
                 feed.ring()
                 beat_at = loop.time() + heartbeat
             quiet = beat_at - loop.time()
-            if ticks:
-                quiet = min(quiet, TICK_SECONDS - ctx.now().timestamp() % TICK_SECONDS + 0.01)
-            changes = await subscription.wait(quiet)
+            changes = await subscription.wait(quiet if again is None else min(quiet, again))
     finally:
         subscription.close()
 
@@ -246,6 +253,39 @@ async def _view(ctx: AppContext, key: Hashable, produce: Produce) -> AsyncIterat
                 yield KEEP_ALIVE
     finally:
         ctx.live.leave(key, feed)
+
+
+class BoardFeed:
+    """What the boards of a site in one language are sent: the panels a change redrew, each at its pace."""
+
+    def __init__(
+        self, ctx: AppContext, drawer: BoardPanels, site: q.BoardSite, locale: str, feed: Feed
+    ) -> None:
+        self.ctx, self.drawer, self.site, self.locale, self.feed = ctx, drawer, site, locale, feed
+        self.held: set[str] = set()  # panels whose topics changed, waiting for their pace
+        self.drawn_at: dict[str, float] = {}  # loop time of each panel's last drawing for the feed
+
+    async def make(self, changes: set[Change] | None) -> Made:
+        """The panels drawn for `changes` whose drawing differs from the one published."""
+        clock, now = asyncio.get_running_loop().time(), self.ctx.now()
+        wanted = set(PANEL_BY_NAME) if changes is None else _changed_panels(changes) | self.held
+        due = [
+            panel
+            for panel in PANELS
+            if panel.name in wanted
+            and (changes is None or clock >= self.drawn_at.get(panel.name, -math.inf) + panel.pace)
+        ]
+        self.held = wanted - {panel.name for panel in due}
+        # Side by side: a change's panels are ready when the slowest is, not after the sum of all.
+        drawings = await asyncio.gather(*(self.drawer.draw(self.site, p, self.locale, now) for p in due))
+        entries = {}
+        for panel, drawing in zip(due, drawings, strict=True):
+            self.drawn_at[panel.name] = clock
+            if self.feed.latest(panel.name) is not drawing.event:
+                entries[panel.name] = drawing.event
+        next_tick = TICK_SECONDS - now.timestamp() % TICK_SECONDS + 0.01
+        held_until = (self.drawn_at[name] + PANEL_BY_NAME[name].pace - clock for name in self.held)
+        return entries, min([next_tick, *held_until])
 
 
 class BoardController(Controller):
@@ -299,20 +339,7 @@ class BoardController(Controller):
         locale = i18n.current_locale.get()
 
         def produce(feed: Feed) -> Coroutine[Any, Any, None]:
-            async def make(changes: set[Change] | None) -> dict[str, bytes]:
-                """The panels drawn from `changes` whose drawing differs from the one published."""
-                names = None if changes is None else _changed_panels(changes)
-                now = ctx.now()
-                panels = [panel for panel in PANELS if names is None or panel.name in names]
-                # Side by side: a change's panels are ready when the slowest is, not after the sum of all.
-                drawings = await asyncio.gather(*(drawer.draw(board_site, p, locale, now) for p in panels))
-                return {
-                    panel.name: drawing.event
-                    for panel, drawing in zip(panels, drawings, strict=True)
-                    if feed.latest(panel.name) is not drawing.event
-                }
-
-            return _produce(ctx, feed, board_site.id, make, ticks=True)
+            return _produce(ctx, feed, board_site.id, BoardFeed(ctx, drawer, board_site, locale, feed).make)
 
         return event_stream(_view(ctx, ("board", board_site.id, locale), produce))
 
@@ -347,11 +374,11 @@ class LiveController(Controller):
         wanted = frozenset(topic or Topic)
 
         def produce(feed: Feed) -> Coroutine[Any, Any, None]:
-            async def make(changes: set[Change] | None) -> dict[str, bytes]:
+            async def make(changes: set[Change] | None) -> Made:
                 topics = wanted if changes is None else {t for _s, t in changes if t in wanted}
-                return {t.value: TOPIC_EVENTS[t.value] for t in sorted(topics)}
+                return {t.value: TOPIC_EVENTS[t.value] for t in sorted(topics)}, None
 
-            return _produce(ctx, feed, live_site.id, make, ticks=False)
+            return _produce(ctx, feed, live_site.id, make)
 
         return event_stream(_view(ctx, ("topics", live_site.id, wanted), produce))
 

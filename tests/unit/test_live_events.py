@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from app.db.live import PAYLOAD_LIMIT, Publisher, Topic, decode, encode
+from app.db.queries.boards import BoardSite
+from app.routes.boards import PANEL_BY_NAME, PANELS, BoardFeed, Drawing, Panel
 from app.web import i18n
 from app.web.i18n import format_minutes
 from app.web.live import Feed, LiveHub
@@ -200,3 +207,44 @@ async def test_a_producer_that_fails_ends_its_viewers_streams_and_the_next_viewe
     hub.leave("k", fresh)
     await asyncio.sleep(0)
     assert hub.feeds == 0
+
+
+class FakeDrawer:
+    """Draws each panel as its current `events` entry, counting drawings (no database)."""
+
+    def __init__(self) -> None:
+        self.events = {panel.name: f"{panel.name}-1".encode() for panel in PANELS}
+        self.drawn: Counter[str] = Counter()
+
+    async def draw(self, _site: object, panel: Panel, _locale: str, _now: datetime) -> Drawing:
+        self.drawn[panel.name] += 1
+        return Drawing((), Markup(""), self.events[panel.name])
+
+
+async def test_a_paced_panel_is_drawn_at_most_once_per_pace_and_its_change_is_never_dropped():
+    drawer, feed = FakeDrawer(), Feed()
+    now = datetime(2026, 11, 30, 9, 0, 10, tzinfo=UTC)
+    ctx = SimpleNamespace(now=lambda: now)
+    site = BoardSite(1, "LYS", "Lyon", ZoneInfo("Europe/Paris"))
+    board = BoardFeed(ctx, drawer, site, "fr", feed)  # type: ignore[arg-type]
+    activity = PANEL_BY_NAME["activity"]
+    assert activity.pace > 0 and PANEL_BY_NAME["late"].pace == 0
+
+    entries, again = await board.make(None)  # a stream opens: everything, whatever the pace
+    assert set(entries) == set(PANEL_BY_NAME)
+    assert again is not None and 0 < again <= 20.01  # the next tick of the durations (at :30)
+    feed.publish(entries)
+
+    drawer.events["activity"] = b"activity-2"
+    entries, again = await board.make({(1, Topic.STOCK)})  # a receipt right after: held for its pace
+    assert "activity" not in entries and drawer.drawn["activity"] == 1
+    assert again is not None and 0 < again <= activity.pace
+    drawer.events["late"] = b"late-2"
+    entries, _again = await board.make({(1, Topic.ORDERS)})  # other panels are not held with it
+    assert entries == {"late": b"late-2"} and board.held == {"activity"}
+    feed.publish(entries)
+
+    await asyncio.sleep(again)  # the producer calls again when told, with no new change
+    entries, again = await board.make(set())
+    assert entries == {"activity": b"activity-2"} and board.held == set()
+    assert drawer.drawn["activity"] == 2
