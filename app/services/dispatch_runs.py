@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gc
 import json
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -270,20 +269,16 @@ async def _write(
     live.changed(session, site_id, Topic.DISPATCH, Topic.ORDERS, Topic.PICKING, Topic.STOCK)
     sku_to_id = {terms.sku: terms.product_id for terms in demand.products.values()}
     code_to_id = {terms.code: terms.destination_id for terms in demand.destinations.values()}
-    await pg.copy_records_to_table(
-        "dispatch_run_lines",
-        columns=_RUN_LINE_COLUMNS,
-        records=[
-            (
-                run_id,
-                sku_to_id[allocation.supply.product],
-                code_to_id[line.destination_code],
-                *explanation_fields(line),
-            )
-            for allocation in plan.allocations
-            for line in allocation.lines
-        ],
-    )
+    explained: list[tuple[Any, ...]] = []
+    for allocation in plan.allocations:
+        product_id = sku_to_id[allocation.supply.product]  # once per product, not once per line
+        explained.extend(
+            [
+                (run_id, product_id, code_to_id[line.demand.destination_code], *explanation_fields(line))
+                for line in allocation.lines
+            ]
+        )
+    await pg.copy_records_to_table("dispatch_run_lines", columns=_RUN_LINE_COLUMNS, records=explained)
     if not plan.tasks:
         return 0
     lists = pick_lists(plan.tasks, max_tasks)
@@ -311,12 +306,14 @@ async def _write(
             for t in tasks
         ],
     )
-    reserved: Counter[StockKey] = Counter()
-    by_line: Counter[int] = Counter()
+    reserved: dict[tuple[int, int, int | None], int] = {}
+    by_line: dict[int, int] = {}
     for t in plan.tasks:
-        reserved[StockKey(t.product_id, t.location_id, t.lot_id)] += t.units
-        by_line[t.line_id] += t.units
-    await change_reserved(session, dict(reserved), now)  # rows locked by available_stock(lock=True)
+        key = (t.product_id, t.location_id, t.lot_id)
+        reserved[key] = reserved.get(key, 0) + t.units
+        by_line[t.line_id] = by_line.get(t.line_id, 0) + t.units
+    # Rows locked by available_stock(lock=True).
+    await change_reserved(session, {StockKey(*key): units for key, units in reserved.items()}, now)
     line_ids = sorted(by_line)
     await pg.execute(_ALLOCATE_LINES, line_ids, [by_line[i] for i in line_ids], now)
     order_ids = sorted({line.order_id for line in demand.lines if line.line_id in by_line})
@@ -326,11 +323,12 @@ async def _write(
 
 def explanation_fields(line: Explanation) -> tuple[Any, ...]:
     """What a run stores and shows of one destination's share: limits, exact quota, packs, reason."""
+    demand = line.demand
     return (
-        line.tier,
-        line.need_units,
-        line.min_units,
-        line.max_units,
+        demand.tier,
+        demand.need_units,
+        demand.min_units,
+        demand.max_units,
         line.pack_size,
         line.quota_numerator,
         line.quota_denominator,

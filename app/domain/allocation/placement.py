@@ -73,6 +73,8 @@ def place_allocation(
     Larger lines choose first (they most need a location that covers them), ties by destination code.
     """
     usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(today)]
+    if len(usable) == 1:
+        return _place_on_one_piece(units_by_destination, usable[0])
     rotation = _first_expired_first_out if expiry_tracked else _first_in_first_out
     usable.sort(key=lambda p: (*rotation(p), p.pick_seq, p.location_code, p.lot_code or "", *_rest(p)))
     classes = [
@@ -88,10 +90,27 @@ def place_allocation(
             if units == 0:
                 break
             units -= _take_from_class(code, units, places, usable, left, taken)
-        taken.sort(key=lambda pick: (pick.pick_seq, pick.location_code, pick.lot_code or ""))
+        if len(taken) > 1:
+            taken.sort(key=lambda pick: (pick.pick_seq, pick.location_code, pick.lot_code or ""))
         picks.extend(taken)
         if units:
             unplaced.append((code, units))
+    return Placement(tuple(picks), tuple(sorted(unplaced)))
+
+
+def _place_on_one_piece(units_by_destination: Mapping[str, int], piece: StockPiece) -> Placement:
+    """The common case (one lot, or one location): the same rules with nothing to choose, each line
+    taking what is left of the piece in turn."""
+    left = piece.available_units
+    picks: list[Pick] = []
+    unplaced: list[tuple[str, int]] = []
+    for code, units in sorted(units_by_destination.items(), key=lambda item: (-item[1], item[0])):
+        take = min(left, units)
+        if take:
+            left -= take
+            picks.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take))
+        if units - take:
+            unplaced.append((code, units - take))
     return Placement(tuple(picks), tuple(sorted(unplaced)))
 
 

@@ -120,8 +120,18 @@ def plan_dispatch(
     for piece in stock:
         held.setdefault(piece.product_id, []).append(piece)
     pieces = {product_id: _pieces(rows) for product_id, rows in held.items()}
+    # A destination's terms as its demands carry them, once per destination (not once per product).
+    terms_of = {
+        destination_id: (
+            terms.code,
+            terms.min_units,
+            terms.max_units,
+            None if terms.quota_percent is None else Fraction(terms.quota_percent),
+        )
+        for destination_id, terms in destinations.items()
+    }
     requests = [
-        _request(products[product_id], destinations, demand, pieces.get(product_id, []), today)
+        _request(products[product_id], terms_of, demand, pieces.get(product_id, []), today)
         for product_id, demand in by_product.items()
     ]
     allocations = allocate(requests, policy=policy, rounding=rounding, spill=spill)
@@ -143,9 +153,13 @@ def plan_dispatch(
     return Plan(allocations, tuple(tasks))
 
 
+# A destination's code, min and max units and quota, as `Demand` takes them.
+_DestinationTerms = tuple[str, int | None, int | None, Fraction | None]
+
+
 def _request(
     terms: ProductTerms,
-    destinations: Mapping[int, DestinationTerms],
+    destinations: Mapping[int, _DestinationTerms],
     demand: Mapping[int, list[OpenLine]],
     pieces: Sequence[StockPiece],
     today: date,
@@ -160,18 +174,12 @@ def _request(
     )
     demands = []
     for destination_id, lines in demand.items():
-        destination = destinations[destination_id]
-        quota = destination.quota_percent
-        demands.append(
-            Demand(
-                destination_code=destination.code,
-                tier=min(line.priority for line in lines),
-                need_units=sum(line.need for line in lines),
-                min_units=destination.min_units,
-                max_units=destination.max_units,
-                quota_percent=None if quota is None else Fraction(quota),
-            )
-        )
+        code, min_units, max_units, quota = destinations[destination_id]
+        if len(lines) == 1:  # the common case: one open line of the product for the destination
+            tier, need = lines[0].priority, lines[0].need
+        else:
+            tier, need = min(line.priority for line in lines), sum(line.need for line in lines)
+        demands.append(Demand(code, tier, need, min_units, max_units, None, quota))
     return ProductRequest(supply, tuple(demands))
 
 
@@ -194,19 +202,33 @@ def _tasks(
     units = {code: n for code, n in allocation.units_by_destination().items() if n}
     if not units:
         return []
-    placement = place_allocation(
-        units, _pieces(stock), today, expiry_tracked=allocation.supply.expiry_tracked
-    )
-    where = {(s.location_code, s.lot_code): s for s in stock}
+    placement = place_allocation(units, pieces, today, expiry_tracked=allocation.supply.expiry_tracked)
+    if len(stock) == 1:  # every pick is of the one piece
+        only = stock[0]
+        where = None
+    else:
+        where = {(s.location_code, s.lot_code): s for s in stock}
     picks_by_destination: dict[str, list[tuple[StockAt, int]]] = {}
     for pick in placement.picks:
-        picks_by_destination.setdefault(pick.destination_code, []).append(
-            (where[(pick.location_code, pick.lot_code)], pick.units)
-        )
+        piece = only if where is None else where[(pick.location_code, pick.lot_code)]
+        picks_of = picks_by_destination.get(pick.destination_code)
+        if picks_of is None:
+            picks_by_destination[pick.destination_code] = [(piece, pick.units)]
+        else:
+            picks_of.append((piece, pick.units))
     tasks: list[Task] = []
     for code, picks in picks_by_destination.items():
-        lines = sorted(demand[code_to_id[code]], key=OpenLine.urgency)
-        tasks.extend(_share_among_lines(lines, picks))
+        lines = demand[code_to_id[code]]
+        if len(lines) == 1:  # everything goes to the one line (a rounded-up pack included)
+            line_id = lines[0].line_id
+            tasks.extend(
+                [
+                    Task(line_id, s.product_id, s.location_id, s.lot_id, s.zone, s.pick_seq, n)
+                    for s, n in picks
+                ]
+            )
+        else:
+            tasks.extend(_share_among_lines(sorted(lines, key=OpenLine.urgency), picks))
     return tasks
 
 
