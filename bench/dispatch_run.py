@@ -351,6 +351,8 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
     baseline = statistics.median(r[2] for r in rounds)
     lines, tasks = rounds[-1][3], rounds[-1][4]
     log(f"rounds: {args.rounds}; each from the same released demand")
+    for n, (run_s, preview_s, baseline_s, _lines, _tasks) in enumerate(rounds, start=1):
+        log(f"  round {n}: run {run_s:.2f} s, preview {preview_s:.2f} s, bare COPY {baseline_s:.2f} s")
     for label, seconds, rate in (
         ("bare COPY of the same pick-task rows (baseline)", baseline, f"{tasks / baseline:>10,.0f} rows/s"),
         ("preview: load + allocate, no write", preview, f"{lines / preview:>10,.0f} lines/s"),
