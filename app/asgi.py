@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         db = Database(sqlalchemy_config(urls, settings.database, application_name="dispatch-web"))
-        live = LiveHub(urls.libpq, check_every=settings.web.live_watchdog_seconds)
+        live = LiveHub(
+            urls.libpq, check_every=settings.web.live_watchdog_seconds, on_lost=db.forget_connections
+        )
         app.state.ctx = AppContext.build(settings, urls, db, live)
         engine = app.template_engine.engine  # type: ignore[union-attr]
         app.state.board_panels = BoardPanels(db, engine, live, app.route_reverse)

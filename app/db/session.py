@@ -136,6 +136,16 @@ class Database:
                 await asyncio.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
         raise AssertionError("unreachable")
 
+    async def forget_connections(self) -> None:
+        """Drop every idle pooled connection: the database went away (a restart), and they died with it.
+
+        Without pre-ping a dead connection fails the first statement of whoever takes it; the live-event
+        listener notices the loss at once (app/web/live.py), so the process drops them before then.
+        Connections in use are replaced as they come back.
+        """
+        await self.engine.dispose(close=False)
+        await self.live_engine.dispose(close=False)
+
     async def dispose(self) -> None:
         await self.live.flush()
         await self.live_engine.dispose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import AccessEvent, AuthSession, User
@@ -54,10 +56,8 @@ async def log_in(
     policy: LoginPolicy,
 ) -> Login:
     """Check the credentials and open a session. Failures are journaled and counted even though refused."""
-    async with db.transaction() as session:
-        outcome = await _attempt(
-            session, username.strip().lower(), password, kind, ip, user_agent, now, policy
-        )
+    name = username.strip().lower()
+    outcome = await db.run(lambda s: _attempt(s, name, password, kind, ip, user_agent, now, policy))
     if isinstance(outcome, _Refusal):
         raise outcome.error  # raised after commit: the failure count and the journal entry are kept
     return outcome
@@ -169,28 +169,20 @@ async def resolve_principal(
     db: Database, session_id: UUID, *, kind: str, now: datetime, policy: SessionPolicy
 ) -> tuple[Principal, datetime] | None:
     """The person of a live session and the session's end, or None if it is over (revoked, idle, expired)."""
-    async with db.reads() as session:
-        try:
-            row = await (await driver(session)).fetchrow(_PRINCIPAL_SQL, session_id)
-        except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
-            # A connection the database dropped (a restart): SQLAlchemy never saw the error, so it would
-            # hand the dead connection out again. The same statement through SQLAlchemy fails the same
-            # way and makes it replace the whole pool (no pre-ping: see app/db/session.py).
-            await session.execute(_PRINCIPAL_QUERY, {"id": session_id})
-            raise
-        if row is None or row["kind"] != kind or not row["is_active"]:
-            return None
-        state = session_state(
-            last_seen_at=row["last_seen_at"],
-            expires_at=row["expires_at"],
-            revoked_at=row["revoked_at"],
-            now=now,
-            idle=policy.idle,
-        )
-        if state is not SessionState.ACTIVE:
-            return None
-        if needs_touch(row["last_seen_at"], now, policy):
-            # A read session runs in autocommit: this statement commits by itself.
+    row = await _session_row(db, session_id)
+    if row is None or row["kind"] != kind or not row["is_active"]:
+        return None
+    state = session_state(
+        last_seen_at=row["last_seen_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        now=now,
+        idle=policy.idle,
+    )
+    if state is not SessionState.ACTIVE:
+        return None
+    if needs_touch(row["last_seen_at"], now, policy):
+        async with db.reads() as session:  # autocommit: this statement commits by itself
             await session.execute(
                 update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now)
             )
@@ -204,6 +196,28 @@ async def resolve_principal(
         site_ids=frozenset(row["site_ids"]),
     )
     return principal, row["expires_at"]
+
+
+async def _session_row(db: Database, session_id: UUID) -> asyncpg.Record | None:
+    """The session with its person, read again once if the database had dropped the connection.
+
+    After a database restart every pooled connection is dead, and SQLAlchemy never sees asyncpg's own
+    error, so it would hand the dead connection out again. The same statement through SQLAlchemy fails
+    the same way and makes it replace the whole pool (no pre-ping: see app/db/session.py); the second
+    read goes through a fresh connection, so a restart sends nobody back to the login page.
+    """
+    for attempt in (1, 2):
+        async with db.reads() as session:
+            try:
+                connection = await driver(session)
+                row: asyncpg.Record | None = await connection.fetchrow(_PRINCIPAL_SQL, session_id)
+                return row
+            except (asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                if attempt == 2:
+                    raise
+                with contextlib.suppress(DBAPIError):
+                    await session.execute(_PRINCIPAL_QUERY, {"id": session_id})
+    raise AssertionError("unreachable")
 
 
 async def revoke_sessions(session: AsyncSession, user_id: UUID, now: datetime) -> None:

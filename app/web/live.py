@@ -25,7 +25,7 @@ import itertools
 import logging
 import os
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Coroutine, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,9 +143,18 @@ class LiveHub:
     """One per web process: the LISTEN connection, its watchdog, and the subscribers per site."""
 
     def __init__(
-        self, dsn: str, *, check_every: float = 10.0, answer_within: float = 3.0, retry_every: float = 1.0
+        self,
+        dsn: str,
+        *,
+        check_every: float = 10.0,
+        answer_within: float = 3.0,
+        retry_every: float = 1.0,
+        on_lost: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.dsn = dsn
+        # Called when the connection is lost: most often the database restarted, and every pooled connection
+        # of the process died with it; the app drops them then, before a request meets one.
+        self.on_lost = on_lost
         self.check_every, self.answer_within, self.retry_every = check_every, answer_within, retry_every
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -272,10 +281,16 @@ class LiveHub:
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
                 log.warning("live events: listener lost (%s); reconnecting", error or type(error).__name__)
             finally:
+                was_connected = self.connected.is_set()
                 self._set_connected(False)
                 self.connection = None
                 if connection is not None:
                     connection.terminate()
+            if was_connected and not self._stopping and self.on_lost is not None:
+                try:
+                    await self.on_lost()
+                except Exception:  # the listener must come back whatever the callback does
+                    log.exception("live events: on_lost failed")
             await asyncio.sleep(self.retry_every)
 
     async def _watch(self, connection: asyncpg.Connection, lost: asyncio.Event) -> None:

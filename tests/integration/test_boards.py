@@ -181,7 +181,12 @@ async def test_a_burst_of_changes_is_one_notify_per_interval(db, db_urls):
 
 async def test_the_listener_comes_back_after_its_connection_is_killed_and_boards_redraw_all(db, db_urls):
     lyon = await site_id(db, "LYS")
-    hub = await listening(db_urls, retry_every=0.2)
+    losses: list[bool] = []
+
+    async def on_lost() -> None:  # the app drops its pooled connections here (a restart killed them)
+        losses.append(hub.connected.is_set())
+
+    hub = await listening(db_urls, retry_every=0.2, on_lost=on_lost)
     board = hub.subscribe({lyon})
     try:
         killer = await asyncpg.connect(db_urls.libpq)
@@ -192,6 +197,7 @@ async def test_the_listener_comes_back_after_its_connection_is_killed_and_boards
         redraw = await board.wait(10)  # after the reconnect: every topic, since events may have been missed
         assert redraw == {(lyon, topic) for topic in Topic}
         assert hub.reconnects == 1 and hub.connected.is_set()
+        assert losses == [False]  # told once, as the loss was noticed, before listening again
         async with db.transaction() as s:
             live.changed(s, lyon, Topic.DISPATCH)
         assert await board.wait(5) == {(lyon, Topic.DISPATCH)}
