@@ -73,8 +73,15 @@ def place_allocation(
     Larger lines choose first (they most need a location that covers them), ties by destination code.
     """
     usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(today)]
-    if len(usable) == 1:
+    if len(usable) == 1:  # a third of the products of a large run: nothing to sort or to choose
         return _place_on_one_piece(units_by_destination, usable[0])
+    return _place_in_rotation(units_by_destination, usable, expiry_tracked)
+
+
+def _place_in_rotation(
+    units_by_destination: Mapping[str, int], usable: list[StockPiece], expiry_tracked: bool
+) -> Placement:
+    """The general rules over the usable pieces: rotation classes, covering location, fewest, pick path."""
     rotation = _first_expired_first_out if expiry_tracked else _first_in_first_out
     usable.sort(key=lambda p: (*rotation(p), p.pick_seq, p.location_code, p.lot_code or "", *_rest(p)))
     classes = [
@@ -100,7 +107,7 @@ def place_allocation(
 
 def _place_on_one_piece(units_by_destination: Mapping[str, int], piece: StockPiece) -> Placement:
     """The common case (one lot, or one location): the same rules with nothing to choose, each line
-    taking what is left of the piece in turn."""
+    taking what is left of the piece in turn (tests check it equals `_place_in_rotation`)."""
     left = piece.available_units
     picks: list[Pick] = []
     unplaced: list[tuple[str, int]] = []

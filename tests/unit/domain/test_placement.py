@@ -2,11 +2,18 @@
 
 from datetime import date, timedelta
 
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from app.domain.allocation import Demand, Supply, allocate_product
-from app.domain.allocation.placement import Pick, StockPiece, place_allocation, usable_units
+from app.domain.allocation.placement import (
+    Pick,
+    StockPiece,
+    _place_in_rotation,
+    _place_on_one_piece,
+    place_allocation,
+    usable_units,
+)
 
 TODAY = date(2026, 11, 25)
 RECEIVED = date(2026, 10, 1)
@@ -181,3 +188,11 @@ def test_an_allocation_from_usable_stock_is_always_placed(pieces, pack_size, nee
         c: u for c, u in allocation.units_by_destination().items() if u
     }
     assert all(units >= 0 for units in left_after(placement, pieces).values())
+
+
+@given(stock(), requests, st.booleans())
+def test_the_shortcut_for_a_single_piece_follows_the_general_rules(pieces, wanted, expiry_tracked):
+    usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(TODAY)]
+    assume(usable)
+    one = usable[0]
+    assert _place_on_one_piece(wanted, one) == _place_in_rotation(wanted, [one], expiry_tracked)
