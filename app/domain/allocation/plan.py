@@ -203,19 +203,12 @@ def _tasks(
     if not units:
         return []
     placement = place_allocation(units, pieces, today, expiry_tracked=allocation.supply.expiry_tracked)
-    if len(stock) == 1:  # every pick is of the one piece
-        only = stock[0]
-        where = None
-    else:
-        where = {(s.location_code, s.lot_code): s for s in stock}
+    where = {(s.location_code, s.lot_code): s for s in stock}
     picks_by_destination: dict[str, list[tuple[StockAt, int]]] = {}
     for pick in placement.picks:
-        piece = only if where is None else where[(pick.location_code, pick.lot_code)]
-        picks_of = picks_by_destination.get(pick.destination_code)
-        if picks_of is None:
-            picks_by_destination[pick.destination_code] = [(piece, pick.units)]
-        else:
-            picks_of.append((piece, pick.units))
+        picks_by_destination.setdefault(pick.destination_code, []).append(
+            (where[(pick.location_code, pick.lot_code)], pick.units)
+        )
     tasks: list[Task] = []
     for code, picks in picks_by_destination.items():
         lines = demand[code_to_id[code]]
