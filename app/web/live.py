@@ -1,9 +1,10 @@
 """The web process's end of live events: one LISTEN connection, fanned out in memory to subscribers.
 
 Each web process holds one asyncpg connection listening on `app.db.live.CHANNEL`. What arrives is
-"site S, topic T changed"; the hub hands it to the subscribers of site S (an open board, a pick-list
-page), who re-render from the database. A subscriber's backlog is the set of (site, topic) pairs it
-has not drawn yet, so it is bounded by sites x topics however slow the client: changes merge.
+"site S, topic T changed"; the hub hands it to the subscribers of site S (the producers of the feeds
+below: one per site's board and language, one per pick-list topic stream), who re-render from the
+database. A subscriber's backlog is the set of (site, topic) pairs it has not drawn yet, so it is
+bounded by sites x topics however slow it is: changes merge.
 
 Litestar's PostgreSQL channel backends never notice a dead LISTEN connection (STACK-NOTES.md §2), so
 the hub does it itself: asyncpg's termination callback catches a closed socket at once, and a
@@ -13,7 +14,7 @@ events may have been missed meanwhile.
 
 Open streams do not subscribe one by one: viewers of the same thing (a site's board in one language)
 share a `Feed`, made by one producer task that subscribes, draws what changed once and publishes it
-as one chunk; each viewer wakes and sends that chunk. A thousand boards cost a thousand wake-ups and
+as one chunk; each viewer wakes and sends that chunk. A viewer's backlog is one generation number. A thousand boards cost a thousand wake-ups and
 sends per change, and nothing else per viewer (bench/README.md, "Boards").
 """
 
