@@ -96,6 +96,7 @@ GRACE_SECONDS = 3.0  # after the last probe, how long receipts are still awaited
 # first NOTIFY heard after a probe is sent is never the previous probe's.
 PROBE_GAP_SECONDS = 0.3
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EVENT_LINE = re.compile(rb"^event:([^\n]*)", re.MULTILINE)
 
 
 def _log(message: str) -> None:
@@ -120,11 +121,10 @@ class Subscriber:
 
     def take(self, block: bytes, at: float) -> None:
         """One SSE block (its lines without the blank line that ends it)."""
-        start = 0 if block.startswith(b"event:") else block.find(b"\nevent:") + 1
-        if start == 0 and not block.startswith(b"event:"):
+        found = EVENT_LINE.search(block)  # the panel's HTML may run over many `data:` lines: not split
+        if found is None:
             return  # a comment (open, keep-alive) or a retry field
-        end = block.find(b"\n", start)
-        name = block[start + 6 : end if end >= 0 else len(block)].strip().decode()
+        name = found.group(1).strip().decode()
         self.events[name] += 1
         self.panels.add(name)
         if name == PROBE_PANEL:
