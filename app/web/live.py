@@ -14,8 +14,9 @@ events may have been missed meanwhile.
 
 Open streams do not subscribe one by one: viewers of the same thing (a site's board in one language)
 share a `Feed`, made by one producer task that subscribes, draws what changed once and publishes it
-as one chunk; each viewer wakes and sends that chunk. A viewer's backlog is one generation number. A thousand boards cost a thousand wake-ups and
-sends per change, and nothing else per viewer (bench/README.md, "Boards").
+as one chunk; each viewer wakes and sends that chunk. A viewer's backlog is one generation number. A
+thousand boards cost a thousand wake-ups and sends per change, and nothing else per viewer
+(bench/README.md, "Boards").
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Subscription:
     async def wait(self, quiet: float) -> set[Change]:
         """The changes since the last call, or an empty set after `quiet` seconds without any."""
         if not self._wake.is_set():
-            # asyncio.timeout, not wait_for: no task per wait (a thousand boards wake at every change).
+            # asyncio.timeout, not wait_for: no task per wait.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(quiet):
                     await self._wake.wait()
