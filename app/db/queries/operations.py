@@ -9,9 +9,9 @@ from uuid import UUID
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.db.models import Location, Lot, Product, StockBalance, StockMovement
+from app.db.queries.stock_views import SOURCE, TARGET
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,6 @@ async def recent_movements(
     limit: int = 5,
 ) -> list[RecentRow]:
     """One person's latest movements of some kinds at a site, newest first."""
-    source, target = aliased(Location), aliased(Location)
     site_locations = select(Location.id).where(Location.site_id == site_id)
     rows = await session.execute(
         select(
@@ -83,14 +82,14 @@ async def recent_movements(
             Product.sku,
             Lot.code,
             StockMovement.quantity,
-            source.code,
-            target.code,
+            SOURCE.code,
+            TARGET.code,
             StockMovement.reason,
         )
         .join(Product, Product.id == StockMovement.product_id)
         .outerjoin(Lot, Lot.id == StockMovement.lot_id)
-        .outerjoin(source, source.id == StockMovement.from_location_id)
-        .outerjoin(target, target.id == StockMovement.to_location_id)
+        .outerjoin(SOURCE, SOURCE.id == StockMovement.from_location_id)
+        .outerjoin(TARGET, TARGET.id == StockMovement.to_location_id)
         .where(
             StockMovement.actor_id == user_id,
             StockMovement.kind.in_(kinds),

@@ -14,6 +14,9 @@ from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Product
 from app.domain.orders import FINAL, LineProgress, OrderState, is_late
 
 OPEN = "open"  # the state filter for every order not yet dispatched or cancelled
+# The order a backorder continues. Made once: an alias of a mapped class builds a proxy of every column
+# (1.7 ms per call on the VM, against 0.05 ms for the whole statement built on a ready alias).
+ORIGINAL = aliased(DispatchOrder, name="original")
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,6 @@ async def order_page(
 
 async def order_detail(session: AsyncSession, order_id: int, now: datetime) -> OrderDetail | None:
     """One order with its lines and where each stands; None if there is no such order."""
-    original = aliased(DispatchOrder)
     head = (
         await session.execute(
             select(
@@ -155,11 +157,11 @@ async def order_detail(session: AsyncSession, order_id: int, now: datetime) -> O
                 DispatchOrder.created_at,
                 DispatchOrder.released_at,
                 DispatchOrder.dispatched_at,
-                original.number.label("backorder_of"),
+                ORIGINAL.number.label("backorder_of"),
             )
             .join(Site, Site.id == DispatchOrder.site_id)
             .join(Destination, Destination.id == DispatchOrder.destination_id)
-            .outerjoin(original, original.id == DispatchOrder.backorder_of)
+            .outerjoin(ORIGINAL, ORIGINAL.id == DispatchOrder.backorder_of)
             .where(DispatchOrder.id == order_id)
         )
     ).first()

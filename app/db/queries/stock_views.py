@@ -31,6 +31,9 @@ from app.db.models import (
 )
 
 DEFAULT_ZONE = "Europe/Paris"
+# A movement's two ends. Made once: an alias of a mapped class builds a proxy of every column (about 1 ms
+# per alias on the VM), which per call was most of what building these queries cost.
+SOURCE, TARGET = aliased(Location, name="source"), aliased(Location, name="target")
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,6 @@ def _history(site_id: int, wanted: HistoryFilter, limit: int | None, offset: int
     if limit is not None:
         page = page.limit(limit).offset(offset)
     chosen = page.subquery("chosen")
-    source, target = aliased(Location), aliased(Location)
     if wanted.location_id is not None:
         delta = case((m.to_location_id == wanted.location_id, m.quantity), else_=-m.quantity)
     else:
@@ -310,8 +312,8 @@ def _history(site_id: int, wanted: HistoryFilter, limit: int | None, offset: int
             Product.name,
             Lot.code,
             Lot.expiry,
-            source.code,
-            target.code,
+            SOURCE.code,
+            TARGET.code,
             m.quantity,
             delta,
             m.reason,
@@ -322,8 +324,8 @@ def _history(site_id: int, wanted: HistoryFilter, limit: int | None, offset: int
         .join(m, m.id == chosen.c.id)
         .join(Product, Product.id == m.product_id)
         .outerjoin(Lot, Lot.id == m.lot_id)
-        .outerjoin(source, source.id == m.from_location_id)
-        .outerjoin(target, target.id == m.to_location_id)
+        .outerjoin(SOURCE, SOURCE.id == m.from_location_id)
+        .outerjoin(TARGET, TARGET.id == m.to_location_id)
         .outerjoin(User, User.id == m.actor_id)
         .order_by(chosen.c.occurred_at.desc(), chosen.c.id.desc())
     )
