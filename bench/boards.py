@@ -116,6 +116,7 @@ class Subscriber:
     panels: set[str] = field(default_factory=set)
     received: dict[int, float] = field(default_factory=dict)  # probe number -> first receipt (monotonic)
     events: Counter[str] = field(default_factory=Counter)
+    event_bytes: Counter[str] = field(default_factory=Counter)
     body_bytes: int = 0
     failure: str | None = None  # why it could not open, or why it ended before being closed
 
@@ -126,6 +127,7 @@ class Subscriber:
             return  # a comment (open, keep-alive) or a retry field
         name = found.group(1).strip().decode()
         self.events[name] += 1
+        self.event_bytes[name] += len(block)
         self.panels.add(name)
         if name == PROBE_PANEL:
             for number in self.probe_pattern.findall(block):
@@ -432,6 +434,7 @@ class Measured:
     missed_by: int = 0  # subscribers that missed at least one probe
     ended: Counter[str] = field(default_factory=Counter)  # streams that ended or failed during the run
     events: Counter[str] = field(default_factory=Counter)
+    event_bytes: Counter[str] = field(default_factory=Counter)
     body_bytes: int = 0
 
 
@@ -576,6 +579,7 @@ class Bench:
             measured.missed += missed
             measured.missed_by += missed > 0
             measured.events.update(subscriber.events)
+            measured.event_bytes.update(subscriber.event_bytes)
             measured.body_bytes += subscriber.body_bytes
             if subscriber.failure:
                 measured.ended[subscriber.failure] += 1
@@ -825,11 +829,15 @@ def _delays_report(boards: list[Measured], none: list[Measured]) -> None:
         print(f"      STREAMS ENDED OR FAILED while measured: {dict(ended)}")
     ready = sum(m.opening.ready for m in boards if m.opening is not None)
     events = sum((m.events for m in boards), Counter[str]())
+    sizes = sum((m.event_bytes for m in boards), Counter[str]())
     if ready:
         received = sum(m.body_bytes for m in boards)
         print(
-            "      events per subscriber and run (opening included): "
-            + ", ".join(f"{name} {count / ready:.1f}" for name, count in sorted(events.items()))
+            "      events per subscriber and run (opening included; mean size): "
+            + ", ".join(
+                f"{name} {count / ready:.1f} ({sizes[name] / count / 1024:.1f} KiB)"
+                for name, count in sorted(events.items())
+            )
             + f"; {received / ready / 1024:.0f} KiB of stream each"
         )
 
