@@ -1,6 +1,6 @@
 """What one server-sent event costs granian's worker at the least: the floor under the boards' sends.
 
-`python -m bench.sse_floor [--streams 1000] [--rate 4] [--seconds 8] [--rounds 3]` (about a minute).
+`python -m bench.sse_floor [--streams 1000] [--rate 4] [--seconds 8] [--rounds 3]` (under two minutes).
 
 Two tiny ASGI apps hold `--streams` open event streams and send the same 3 KiB event to every stream
 `--rate` times a second, on one shared `asyncio.Event`, as the boards' feeds ring theirs:
