@@ -102,7 +102,7 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
     assert row is not None
     server_db = template_urls.with_database(row[0])
     with psycopg.connect(server_db.libpq) as conn:
-        if conn.execute("SELECT 1 FROM products WHERE sku = 'E2E-WATER'").fetchone():
+        if conn.execute("SELECT 1 FROM products WHERE sku = 'A11Y-WATER'").fetchone():
             return
         site, olivia = conn.execute(
             "SELECT (SELECT id FROM sites WHERE code = 'LYS'),"
@@ -110,9 +110,9 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
         ).fetchone()
         loc = {}
         for code, kind, seq in (
-            ("E2E-R1", "receiving", 10),
-            ("E2E-A-01", "storage", 20),
-            ("E2E-A-02", "storage", 30),
+            ("A11Y-R1", "receiving", 10),
+            ("A11Y-A-01", "storage", 20),
+            ("A11Y-A-02", "storage", 30),
         ):
             loc[code] = conn.execute(
                 """INSERT INTO locations
@@ -122,8 +122,8 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
             ).fetchone()[0]
         product = {}
         for sku, name, pack, lots in (
-            ("E2E-WATER", "Eau minérale 1,5 L", 6, False),
-            ("E2E-YOG", "Yaourt nature x4", 12, True),
+            ("A11Y-WATER", "Eau minérale 1,5 L", 6, False),
+            ("A11Y-YOG", "Yaourt nature x4", 12, True),
         ):
             product[sku] = conn.execute(
                 """INSERT INTO products (sku, name, unit, pack_size, lot_tracked, expiry_tracked,
@@ -134,21 +134,21 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
         conn.execute(
             """INSERT INTO product_barcodes (product_id, code, kind, units, created_at, updated_at)
                VALUES (%s, '03760000099994', 'gtin', 1, now(), now())""",
-            (product["E2E-WATER"],),
+            (product["A11Y-WATER"],),
         )
         lot = {}
         for code, expiry in (("L-OLD", "2020-01-31"), ("L-NEW", "2099-12-31")):
             lot[code] = conn.execute(
                 """INSERT INTO lots (product_id, code, expiry, created_at, updated_at)
                    VALUES (%s, %s, %s, now(), now()) RETURNING id""",
-                (product["E2E-YOG"], code, expiry),
+                (product["A11Y-YOG"], code, expiry),
             ).fetchone()[0]
-        water, yog = product["E2E-WATER"], product["E2E-YOG"]
+        water, yog = product["A11Y-WATER"], product["A11Y-YOG"]
         for kind, pid, lot_id, source, target, qty in (
-            ("receipt", water, None, None, loc["E2E-R1"], 24),
-            ("putaway", water, None, loc["E2E-R1"], loc["E2E-A-01"], 18),
-            ("receipt", yog, lot["L-NEW"], None, loc["E2E-A-02"], 12),
-            ("receipt", yog, lot["L-OLD"], None, loc["E2E-A-02"], 3),
+            ("receipt", water, None, None, loc["A11Y-R1"], 24),
+            ("putaway", water, None, loc["A11Y-R1"], loc["A11Y-A-01"], 18),
+            ("receipt", yog, lot["L-NEW"], None, loc["A11Y-A-02"], 12),
+            ("receipt", yog, lot["L-OLD"], None, loc["A11Y-A-02"], 3),
         ):
             conn.execute(
                 """INSERT INTO stock_movements (kind, product_id, lot_id, from_location_id, to_location_id,
@@ -157,10 +157,10 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
                 (kind, pid, lot_id, source, target, qty, olivia),
             )
         for pid, location, lot_id, on_hand, reserved in (
-            (water, loc["E2E-R1"], None, 6, 0),
-            (water, loc["E2E-A-01"], None, 18, 4),
-            (yog, loc["E2E-A-02"], lot["L-NEW"], 12, 0),
-            (yog, loc["E2E-A-02"], lot["L-OLD"], 3, 0),
+            (water, loc["A11Y-R1"], None, 6, 0),
+            (water, loc["A11Y-A-01"], None, 18, 4),
+            (yog, loc["A11Y-A-02"], lot["L-NEW"], 12, 0),
+            (yog, loc["A11Y-A-02"], lot["L-OLD"], 3, 0),
         ):
             conn.execute(
                 """INSERT INTO stock_balances (product_id, location_id, lot_id, on_hand, reserved, updated_at)
@@ -173,11 +173,11 @@ def stock_at_lyon(live_server: str, template_urls: DatabaseUrls) -> None:
     "path",
     [
         "/sites/LYS/stock",
-        "/sites/LYS/stock?q=E2E",
+        "/sites/LYS/stock?q=A11Y",
         "/sites/LYS/stock?q=nothing-matches-this",
-        "/sites/LYS/products/E2E-WATER",
-        "/sites/LYS/products/E2E-YOG?kind=receipt",
-        "/sites/LYS/locations/E2E-A-01",
+        "/sites/LYS/products/A11Y-WATER",
+        "/sites/LYS/products/A11Y-YOG?kind=receipt",
+        "/sites/LYS/locations/A11Y-A-01",
     ],
 )
 def test_stock_page(stock_at_lyon: None, page: Page, live_server: str, path: str) -> None:
@@ -195,24 +195,24 @@ def test_stock_search_answers_as_you_type_and_stays_accessible(
     page.goto(f"{live_server}/sites/LYS/stock")
     box = page.locator("#stock-q")
     expect(box).to_be_focused()
-    box.press_sequentially("yaourt", delay=30)
+    box.press_sequentially("yaourt nature", delay=30)
     expect(page.locator("#stock-results tbody tr")).to_have_count(1)
-    expect(page.locator("#stock-results tbody tr td").first).to_have_text("E2E-YOG")
-    page.wait_for_url("**/sites/LYS/stock?q=yaourt")
+    expect(page.locator("#stock-results tbody tr td").first).to_have_text("A11Y-YOG")
+    page.wait_for_url("**/sites/LYS/stock?q=yaourt*nature")
     assert_accessible(page)
     page.locator("#stock-results a.row-link").first.click()
-    page.wait_for_url("**/sites/LYS/products/E2E-YOG")
+    page.wait_for_url("**/sites/LYS/products/A11Y-YOG")
     expect(page.locator(".badge-expired")).to_have_count(1)
     page.locator("#h-kind").select_option("putaway")
     expect(page.locator("#history .empty")).to_be_visible()
-    page.wait_for_url("**/sites/LYS/products/E2E-YOG?kind=putaway*")
+    page.wait_for_url("**/sites/LYS/products/A11Y-YOG?kind=putaway*")
     assert_accessible(page)
 
 
 def test_stock_pages_on_a_phone(stock_at_lyon: None, page: Page, live_server: str) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     login(page, live_server, PERSONAS["operator"])
-    page.goto(f"{live_server}/sites/LYS/products/E2E-WATER")
+    page.goto(f"{live_server}/sites/LYS/products/A11Y-WATER")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert_accessible(page)
 
@@ -232,22 +232,22 @@ def orders_at_lyon(stock_at_lyon: None, template_urls: DatabaseUrls) -> int:
         ).fetchone()
     assert row is not None
     with psycopg.connect(template_urls.with_database(row[0]).libpq) as conn:
-        found = conn.execute("SELECT id FROM dispatch_orders WHERE number = 'E2E-ORDER-1'").fetchone()
+        found = conn.execute("SELECT id FROM dispatch_orders WHERE number = 'A11Y-ORDER-1'").fetchone()
         if found:
             return int(found[0])
         destination = conn.execute(
             """INSERT INTO destinations (code, name, kind, tier, min_units, max_units, is_active,
                                          created_at, updated_at)
-               VALUES ('E2E-MAG', 'Magasin de test', 'store', 1, 6, 600, true, now(), now()) RETURNING id"""
+               VALUES ('A11Y-MAG', 'Magasin de test', 'store', 1, 6, 600, true, now(), now()) RETURNING id"""
         ).fetchone()[0]
         order = conn.execute(
             """INSERT INTO dispatch_orders (number, site_id, destination_id, state, priority, due_at, source,
                                             units, released_at, created_at, updated_at)
-               VALUES ('E2E-ORDER-1', (SELECT id FROM sites WHERE code = 'LYS'), %s, 'released', 1,
+               VALUES ('A11Y-ORDER-1', (SELECT id FROM sites WHERE code = 'LYS'), %s, 'released', 1,
                        now() - interval '1 hour', 'screen', 30, now(), now(), now()) RETURNING id""",
             (destination,),
         ).fetchone()[0]
-        for line_no, sku, quantity in ((1, "E2E-WATER", 18), (2, "E2E-YOG", 12)):
+        for line_no, sku, quantity in ((1, "A11Y-WATER", 18), (2, "A11Y-YOG", 12)):
             conn.execute(
                 """INSERT INTO dispatch_order_lines (order_id, line_no, product_id, quantity, allocated,
                                                      picked, shipped, short_picked, created_at, updated_at)
@@ -261,12 +261,12 @@ def orders_at_lyon(stock_at_lyon: None, template_urls: DatabaseUrls) -> int:
     "path",
     [
         "/sites/LYS/orders",
-        "/sites/LYS/orders?state=open&q=E2E",
+        "/sites/LYS/orders?state=open&q=A11Y",
         "/sites/LYS/orders/{order}",
         "/sites/LYS/orders/new",
         "/destinations",
         "/destinations/new",
-        "/destinations/E2E-MAG",
+        "/destinations/A11Y-MAG",
     ],
 )
 def test_order_and_destination_page(orders_at_lyon: int, page: Page, live_server: str, path: str) -> None:
@@ -282,11 +282,11 @@ def test_a_line_is_added_to_a_new_order_without_losing_what_was_typed(
 ) -> None:
     login(page, live_server, PERSONAS["supervisor"])
     page.goto(f"{live_server}/sites/LYS/orders/new")
-    page.locator("#l-product-1").fill("E2E-WATER")
+    page.locator("#l-product-1").fill("A11Y-WATER")
     page.locator("#l-quantity-1").fill("12")
     page.get_by_role("button", name=re.compile("ligne|line", re.I)).click()
     expect(page.locator("input[name=line_product]")).to_have_count(4)
-    expect(page.locator("#l-product-1")).to_have_value("E2E-WATER")
+    expect(page.locator("#l-product-1")).to_have_value("A11Y-WATER")
     assert_accessible(page)
 
 
