@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from advanced_alchemy.base import IdentityAuditBase
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Computed, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.crypto import encrypted_text
+from app.db.folding import fold_sql
 
 LOCATION_KINDS = ("storage", "receiving", "dispatch", "quarantine")
 DESTINATION_KINDS = ("store", "branch", "customer")
@@ -48,6 +49,8 @@ class Product(IdentityAuditBase):
     round_up_packs: Mapped[bool] = mapped_column(default=False)
     allow_eaches: Mapped[bool] = mapped_column(default=False)  # may a run send loose units below a pack?
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The name as the stock search compares it (app/db/folding.py): folded once per write, not per search.
+    search_name: Mapped[str] = mapped_column(Text, Computed(fold_sql("name"), persisted=True))
 
 
 class ProductBarcode(IdentityAuditBase):

@@ -1,81 +1,28 @@
-"""The one-box stock search: SKU, GTIN, name words (accent-insensitive), lot or location."""
+"""The one-box stock search: SKU, GTIN, name words (accent-insensitive), lot or location.
+
+One hand-written statement per shape (no words, or n words), run through asyncpg's prepared statements:
+the search answers each keystroke of the box, and building and compiling the same SQLAlchemy construct
+of five `UNION ALL` branches, a window and a lateral join cost about 10 ms of Python per search, more
+than the search itself (bench/README.md, "Stock search fragment").
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    String,
-    and_,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-    union_all,
-)
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import (
-    Location,
-    Lot,
-    Product,
-    ProductBarcode,
-    StockBalance,
-)
+from app.db.folding import fold_text
+from app.db.session import driver
 from app.domain.scan import classify_scan, repair_azerty
 
 MIN_FRAGMENT = 2  # characters of a name or SKU fragment
 
-# Accent folding without the `unaccent` extension (not in every PostgreSQL build, pgserver's included).
-# fold_text() does in Python what _fold() does in SQL: names are folded by the database, words by us.
-_ACCENTED = "àâäáãåÀÂÄÁÃÅçÇéèêëÉÈÊËíìîïÍÌÎÏñÑóòôöõÓÒÔÖÕúùûüÚÙÛÜýÿÝŸ"
-_PLAIN = "aaaaaaAAAAAAcCeeeeEEEEiiiiIIIInNoooooOOOOOuuuuUUUUyyYY"
-_LIGATURES = (("œ", "oe"), ("Œ", "oe"), ("æ", "ae"), ("Æ", "ae"))
-_FOLD = str.maketrans(_ACCENTED, _PLAIN)
-_WITH_ACCENTED_FORMS = frozenset(_PLAIN.lower())  # a c e i n o u y
-
-
-def _fold(value: Any) -> ColumnElement[str]:
-    """Lower case, without accents, with œ/æ spelled out: "Œufs frais" and "oeufs" meet as "oeufs"."""
-    folded = func.translate(value, _ACCENTED, _PLAIN)
-    for ligature, letters in _LIGATURES:
-        folded = func.replace(folded, ligature, letters)
-    return func.lower(folded)
-
-
-def fold_text(text: str) -> str:
-    text = text.translate(_FOLD)
-    for ligature, letters in _LIGATURES:
-        text = text.replace(ligature, letters)
-    return text.lower()
-
 
 def _like_escape(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _loose_pattern(folded: str) -> str:
-    """An ILIKE pattern that every name whose folded form holds `folded` matches, and most others don't.
-
-    translate() with multibyte sets costs ~5 µs a name; this cheap first pass spares it for most of
-    the catalogue. Letters with accented forms match any one character ("_"), and "oe"/"ae" anything
-    ("%"), since the name may spell them as one ligature.
-    """
-    out, i = [], 0
-    while i < len(folded):
-        if folded[i : i + 2] in ("oe", "ae"):
-            out.append("%")
-            i += 2
-            continue
-        char = folded[i]
-        out.append("_" if char in _WITH_ACCENTED_FORMS or not char.isascii() else _like_escape(char))
-        i += 1
-    return "%" + "".join(out) + "%"
 
 
 # ---------------------------------------------------------------- the search box
@@ -153,52 +100,80 @@ class StockSearch:
     locations: list[LocationHit]  # locations of the site whose code or barcode is what was typed
 
 
-def _hit(product_id: Any, rank: int, via: str, code: Any = None) -> Select[*tuple[Any, ...]]:
-    return select(
-        product_id.label("product_id"),
-        literal(rank).label("rank"),
-        literal(via).label("via"),
-        (code if code is not None else literal(None, String)).label("via_code"),
-    )
+# (product_id, rank, via, via_code) for every way the terms find a product; rank 0 is an exact code.
+# $1 is the site; $2 the exact codes (SKU, lot, location code or barcode); $3 those and the GTIN forms.
+_CODE_HITS = """
+    SELECT id AS product_id, 0 AS rank, 'sku' AS via, NULL::text AS via_code FROM products
+     WHERE sku = ANY($2::text[])
+    UNION ALL
+    SELECT product_id, 0, 'gtin', code FROM product_barcodes WHERE code = ANY($3::text[])
+    UNION ALL
+    SELECT product_id, 1, 'lot', code FROM lots WHERE code = ANY($2::text[])
+    UNION ALL
+    SELECT b.product_id, 1, 'location', l.code
+      FROM stock_balances b JOIN locations l ON l.id = b.location_id
+     WHERE l.site_id = $1 AND (l.code = ANY($2::text[]) OR l.barcode = ANY($2::text[])) AND b.on_hand > 0"""
+# An empty box: what the site holds.
+_STOCK_HITS = """
+    SELECT DISTINCT b.product_id, 2 AS rank, 'stock' AS via, NULL::text AS via_code
+      FROM stock_balances b
+     WHERE b.location_id IN (SELECT id FROM locations WHERE site_id = $1) AND b.on_hand > 0"""
+_BEST = """
+    best AS (  -- one row per product: the best way it was found
+        SELECT DISTINCT ON (product_id) product_id, rank, via, via_code FROM hits
+         ORDER BY product_id, rank, via_code)"""
+# Products with stock here come first (an operator looking for "lait" wants the milk on the shelves);
+# the page is cut first, then the stock of its products only is added up.
+_PAGE = """,
+    here AS MATERIALIZED (SELECT array_agg(id) AS locations FROM locations WHERE site_id = $1)
+SELECT p.id, p.sku, p.name, p.unit, p.pack_size, p.is_active, s.on_hand, s.reserved, s.locations,
+       page.via, page.via_code, page.total
+  FROM (SELECT best.product_id, best.rank, best.via, best.via_code, p.sku,
+               -- a probe per product found (most searches find a few), not a hash of all the site's stock
+               (SELECT true FROM stock_balances b
+                 WHERE b.product_id = best.product_id AND b.location_id = ANY(here.locations)
+                   AND b.on_hand > 0
+                 LIMIT 1) IS NOT NULL AS in_stock,
+               count(*) OVER () AS total
+          FROM best JOIN products p ON p.id = best.product_id CROSS JOIN here
+         ORDER BY best.rank, in_stock DESC, p.sku
+         LIMIT ${limit} OFFSET ${offset}) AS page
+  JOIN products p ON p.id = page.product_id
+  CROSS JOIN here
+  CROSS JOIN LATERAL (
+        SELECT coalesce(sum(b.on_hand), 0) AS on_hand, coalesce(sum(b.reserved), 0) AS reserved,
+               count(DISTINCT b.location_id) FILTER (WHERE b.on_hand > 0) AS locations
+          FROM stock_balances b
+         WHERE b.product_id = page.product_id AND b.location_id = ANY(here.locations)) AS s
+ ORDER BY page.rank, page.in_stock DESC, p.sku"""
+_LOCATIONS = """
+SELECT code, kind, is_active FROM locations
+ WHERE site_id = $1 AND (code = ANY($2::text[]) OR barcode = ANY($2::text[]))
+ ORDER BY pick_seq, code"""
 
 
-def _hits(site_id: int, terms: SearchTerms) -> Select[*tuple[Any, ...]]:
-    """(product_id, rank, via, via_code) for every way the terms find a product; rank 0 is an exact code."""
-    if not terms.text:  # an empty box: what the site holds
-        site_locations = select(Location.id).where(Location.site_id == site_id)
-        return (
-            _hit(StockBalance.product_id, 2, "stock")
-            .where(StockBalance.location_id.in_(site_locations), StockBalance.on_hand > 0)
-            .distinct()
-        )
-    parts: list[Select[*tuple[Any, ...]]] = [
-        _hit(Product.id, 0, "sku").where(Product.sku.in_(terms.codes)),
-        _hit(ProductBarcode.product_id, 0, "gtin", ProductBarcode.code).where(
-            ProductBarcode.code.in_(terms.codes + terms.gtins)
-        ),
-        _hit(Lot.product_id, 1, "lot", Lot.code).where(Lot.code.in_(terms.codes)),
-        _hit(StockBalance.product_id, 1, "location", Location.code)
-        .join(Location, Location.id == StockBalance.location_id)
-        .where(
-            Location.site_id == site_id,
-            or_(Location.code.in_(terms.codes), Location.barcode.in_(terms.codes)),
-            StockBalance.on_hand > 0,
-        ),
-    ]
-    if terms.words:
-        every_word = [
-            or_(
-                # In this order: PostgreSQL evaluates an AND inside an OR as written, cheap test first.
-                and_(
-                    Product.name.ilike(_loose_pattern(fold_text(word)), escape="\\"),
-                    _fold(Product.name).like(f"%{_like_escape(fold_text(word))}%", escape="\\"),
-                ),
-                func.upper(Product.sku).like(f"%{_like_escape(word.upper())}%", escape="\\"),
+@functools.lru_cache(maxsize=16)
+def _statements(words: int | None) -> tuple[str, str]:
+    """(the page, the count of all) for an empty box (None) or a box of `words` name or SKU fragments.
+
+    Every word must appear in the folded name (`products.search_name`, app/db/folding.py) or in the SKU:
+    word n is ${4+2n} (folded, for the name) and ${5+2n} (upper case, for the SKU), both LIKE patterns.
+    The count takes the page's arguments but its last two, the limit and the offset.
+    """
+    if words is None:
+        hits, given = _STOCK_HITS, 1
+    else:
+        hits, given = _CODE_HITS, 3 + 2 * words
+        if words:
+            each = (
+                f"(search_name LIKE ${4 + 2 * n} ESCAPE '\\' OR upper(sku) LIKE ${5 + 2 * n} ESCAPE '\\')"
+                for n in range(words)
             )
-            for word in terms.words
-        ]
-        parts.append(_hit(Product.id, 2, "name").where(*every_word))
-    return union_all(*parts)  # type: ignore[return-value]
+            hits += f"""
+    UNION ALL
+    SELECT id, 2, 'name', NULL FROM products WHERE {" AND ".join(each)}"""
+    found = f"WITH hits AS ({hits}),{_BEST}"
+    return found + _PAGE.format(limit=given + 1, offset=given + 2), found + " SELECT count(*) FROM best"
 
 
 async def search_stock(
@@ -206,111 +181,35 @@ async def search_stock(
 ) -> StockSearch:
     """Products matching the box (exact codes first, then what is in stock here), with their stock here."""
     terms = SearchTerms.read(text)
-    hits = _hits(site_id, terms).subquery("hits")
-    best = (  # one row per product: the best way it was found
-        select(hits.c.product_id, hits.c.rank, hits.c.via, hits.c.via_code)
-        .ext(distinct_on(hits.c.product_id))
-        .order_by(hits.c.product_id, hits.c.rank, hits.c.via_code)
-        .subquery("best")
-    )
-    # Products with stock here come first: an operator looking for "lait" wants the milk on the shelves.
-    in_stock = (
-        select(StockBalance.id)
-        .join(Location, Location.id == StockBalance.location_id)
-        .where(
-            StockBalance.product_id == best.c.product_id,
-            Location.site_id == site_id,
-            StockBalance.on_hand > 0,
-        )
-        .exists()
-        .label("in_stock")
-    )
-    # Paginate first, then add up stock for the page's products only.
-    page = (
-        select(
-            best.c.product_id,
-            best.c.rank,
-            best.c.via,
-            best.c.via_code,
-            in_stock,
-            Product.sku,
-            func.count().over().label("total"),
-        )
-        .join(Product, Product.id == best.c.product_id)
-        .order_by(best.c.rank, in_stock.desc(), Product.sku)
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
-    stock = (
-        select(
-            func.coalesce(func.sum(StockBalance.on_hand), 0).label("on_hand"),
-            func.coalesce(func.sum(StockBalance.reserved), 0).label("reserved"),
-            func.count(func.distinct(StockBalance.location_id))
-            .filter(StockBalance.on_hand > 0)
-            .label("locations"),
-        )
-        .join(Location, Location.id == StockBalance.location_id)
-        .where(StockBalance.product_id == page.c.product_id, Location.site_id == site_id)
-        .lateral("stock")
-    )
-    rows = (
-        await session.execute(
-            select(
-                Product.id,
-                Product.sku,
-                Product.name,
-                Product.unit,
-                Product.pack_size,
-                Product.is_active,
-                stock.c.on_hand,
-                stock.c.reserved,
-                stock.c.locations,
-                page.c.via,
-                page.c.via_code,
-                page.c.total,
-            )
-            .select_from(page)
-            .join(Product, Product.id == page.c.product_id)
-            .join(stock, true())
-            .order_by(page.c.rank, page.c.in_stock.desc(), Product.sku)
-        )
-    ).all()
-    total = int(rows[0].total) if rows else 0
+    connection = await driver(session)
+    arguments: list[Any] = [site_id]
+    if terms.text:
+        arguments += [list(terms.codes), list(terms.codes + terms.gtins)]
+        for word in terms.words:
+            arguments += [f"%{_like_escape(fold_text(word))}%", f"%{_like_escape(word.upper())}%"]
+    page, count = _statements(len(terms.words) if terms.text else None)
+    rows = await connection.fetch(page, *arguments, limit, offset)
+    total = int(rows[0]["total"]) if rows else 0
     if not rows and offset:  # past the last page: still say how many there are
-        total = int(await session.scalar(select(func.count()).select_from(best)) or 0)
+        total = int(await connection.fetchval(count, *arguments))
     locations: list[LocationHit] = []
     if terms.codes:
-        found = await session.execute(
-            select(Location.code, Location.kind, Location.is_active)
-            .where(
-                Location.site_id == site_id,
-                or_(Location.code.in_(terms.codes), Location.barcode.in_(terms.codes)),
-            )
-            .order_by(Location.pick_seq, Location.code)
-        )
+        found = await connection.fetch(_LOCATIONS, site_id, list(terms.codes))
         locations = [LocationHit(*r) for r in found]
-    return StockSearch(
-        terms,
-        [
-            StockRow(
-                r.id,
-                r.sku,
-                r.name,
-                r.unit,
-                r.pack_size,
-                r.is_active,
-                int(r.on_hand),
-                int(r.reserved),
-                int(r.locations),
-                r.via,
-                r.via_code,
-            )
-            for r in rows
-        ],
-        total,
-        locations,
-    )
-
-
-# ---------------------------------------------------------------- product and location pages
+    stock_rows = [
+        StockRow(
+            r["id"],
+            r["sku"],
+            r["name"],
+            r["unit"],
+            r["pack_size"],
+            r["is_active"],
+            int(r["on_hand"]),
+            int(r["reserved"]),
+            int(r["locations"]),
+            r["via"],
+            r["via_code"],
+        )
+        for r in rows
+    ]
+    return StockSearch(terms, stock_rows, total, locations)
