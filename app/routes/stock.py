@@ -41,7 +41,7 @@ from app.web.auth import access
 from app.web.context import AppContext, Ctx
 from app.web.i18n import N_
 from app.web.i18n import gettext as _
-from app.web.templating import page
+from app.web.templating import is_fragment_request, page
 
 PAGE_SIZE = 25
 HISTORY_SIZE = 50
@@ -169,7 +169,8 @@ class StockController(Controller):
         async with ctx.db.reads() as session:
             found = await search_stock(session, here.id, q, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         pages = max(1, -(-found.total // PAGE_SIZE))
-        sites = await sites_of(ctx, principal)
+        # The site switcher is not part of the results block that each keystroke of the box fetches.
+        sites = [] if is_fragment_request(request) else await sites_of(ctx, principal)
         return page(
             request,
             "stock/search.html",
