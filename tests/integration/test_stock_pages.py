@@ -12,6 +12,7 @@ from sqlalchemy import insert, text
 
 from app.db.folding import ACCENTED, LIGATURES, fold_sql, fold_text
 from app.db.models import Product
+from app.db.queries.stock_search import SearchTerms
 from app.domain.ledger import MovementKind as K
 from app.routes import stock as stock_routes
 from app.services.stock import Actor, StockChange, record_stock_change
@@ -263,6 +264,16 @@ async def test_a_product_keeps_its_name_folded_as_written(db):
         assert stored == fold_text(name) == "oeufs fraicheur creme brulee aether 100%_x"
         await session.execute(text("UPDATE products SET name = 'Ça' WHERE sku = 'SKU-FOLD'"))
         assert await session.scalar(text("SELECT search_name FROM products WHERE sku = 'SKU-FOLD'")) == "ca"
+
+
+def test_a_search_takes_the_first_ten_words():
+    """A statement per word count, two parameters a word: a pasted paragraph must not make thousands."""
+    assert SearchTerms.read(" ".join(f"w{n}" for n in range(50))).words == tuple(f"w{n}" for n in range(10))
+
+
+async def test_a_pasted_paragraph_still_finds_by_its_first_words(olivia):
+    paragraph = " ".join(["eau", "minérale"] * 1_000)
+    assert skus((await search(olivia, paragraph)).text) == ["SKU-WATER"]
 
 
 async def test_a_product_without_stock_here_shows_zeros(olivia):

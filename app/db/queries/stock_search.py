@@ -19,6 +19,9 @@ from app.db.session import driver
 from app.domain.scan import classify_scan, repair_azerty
 
 MIN_FRAGMENT = 2  # characters of a name or SKU fragment
+# Words a search takes, the first ones typed: ten already name any product, and a pasted paragraph must
+# not make a statement of thousands of parameters (PostgreSQL refuses more than 65,535).
+MAX_WORDS = 10
 
 
 def _like_escape(word: str) -> str:
@@ -55,6 +58,7 @@ class SearchTerms:
                 codes |= {scan.gs1.lot, scan.gs1.lot.upper()}
         # Single letters would match most of the catalogue and cost a scan of it: fragments start at two.
         words = tuple(w for w in text.split() if len(w) >= MIN_FRAGMENT) if scan.kind == "text" else ()
+        words = words[:MAX_WORDS]
         return cls(text, tuple(sorted(codes)), tuple(sorted(gtins)), words)
 
 
