@@ -158,7 +158,7 @@ def _sqlstate(error: Exception) -> str | None:
 
 
 async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under `session`, inside its transaction: for the hot paths of stock changes.
+    """The asyncpg connection under `session`, inside its transaction: for hot paths (stock changes, search).
 
     asyncpg's own prepared statements cost about a tenth of a statement through the ORM session. The
     transaction is begun here if SQLAlchemy has not sent its BEGIN yet (it does so lazily), so raw

@@ -32,9 +32,9 @@ from app.db.queries.stock_views import (
     site_zone,
     stream_movement_history,
 )
-from app.db.queries.users import SiteRow, site_by_code
+from app.db.queries.users import SiteRow
 from app.domain.access import EVERYONE
-from app.routes.common import own_site, principal_of, site_for, sites_of, to_first_site
+from app.routes.common import principal_of, site_for, site_in, sites_of, to_first_site
 from app.services.errors import NotFound
 from app.web import i18n
 from app.web.auth import access
@@ -166,7 +166,7 @@ class StockController(Controller):
     ) -> Template:
         principal, page_no = principal_of(request), max(page_no, 1)
         async with ctx.db.reads() as session:  # one connection for the site check and the search
-            here = own_site(principal, await site_by_code(session, site.upper()))
+            here = await site_in(session, principal, site)
             found = await search_stock(session, here.id, q, PAGE_SIZE, (page_no - 1) * PAGE_SIZE)
         pages = max(1, -(-found.total // PAGE_SIZE))
         # The site switcher is not part of the results block that each keystroke of the box fetches.

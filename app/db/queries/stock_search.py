@@ -3,7 +3,7 @@
 One hand-written statement per shape (no words, or n words), run through asyncpg's prepared statements:
 the search answers each keystroke of the box, and building and compiling the same SQLAlchemy construct
 of five `UNION ALL` branches, a window and a lateral join cost about 10 ms of Python per search, more
-than the search itself (bench/README.md, "Stock search fragment").
+than the search itself (bench/README.md, "The stock search, rewritten").
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ SELECT code, kind, is_active FROM locations
  ORDER BY pick_seq, code"""
 
 
-@functools.lru_cache(maxsize=16)
+@functools.cache  # at most MAX_WORDS + 2 shapes
 def _statements(words: int | None) -> tuple[str, str]:
     """(the page, the count of all) for an empty box (None) or a box of `words` name or SKU fragments.
 
