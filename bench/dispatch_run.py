@@ -255,8 +255,9 @@ async def build(urls: DatabaseUrls, seed: int, lines: int, products: int, destin
         await pg.close()
 
 
+# Runs and pick lists are never deleted (the database refuses): earlier rounds' stay, emptied of tasks.
 RESET = """
-    DELETE FROM pick_tasks; DELETE FROM pick_lists; DELETE FROM dispatch_run_lines; DELETE FROM dispatch_runs;
+    DELETE FROM pick_tasks; DELETE FROM dispatch_run_lines;
     DELETE FROM idempotency_keys; DELETE FROM job_requests;
     UPDATE stock_balances SET reserved = 0 WHERE reserved <> 0;
     UPDATE dispatch_order_lines SET allocated = 0 WHERE allocated <> 0;

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.db.models import DispatchRun, DispatchRunLine, JobRequest, PickList, PickTask
 from app.domain.allocation import Policy
@@ -260,3 +261,56 @@ async def test_an_order_cancelled_while_a_run_commits_never_keeps_a_reservation(
             )
         assert stranded == 0
     await assert_stock_invariants(db)
+
+
+_COPY_TASK = """
+    INSERT INTO pick_tasks (run_id, pick_list_id, order_line_id, product_id, location_id, lot_id, pick_seq,
+                            quantity, picked, short, status)
+    SELECT run_id, {list}, {line}, product_id, location_id, lot_id, pick_seq, quantity, 0, 0, 'open'
+    FROM pick_tasks
+"""
+_COPY_EXPLANATION = """
+    INSERT INTO dispatch_run_lines
+    SELECT {run}, product_id, destination_id + 1000, tier, need_units, min_units, max_units, pack_size,
+           quota_numerator, quota_denominator, packs, eaches, units, reason
+    FROM dispatch_run_lines
+"""
+
+
+@pytest.mark.parametrize(
+    ("statement", "refusal"),
+    [
+        # A run's rows name their list, order line and run: checked once per statement, as keys would be.
+        (_COPY_TASK.format(list="pick_list_id", line="-1"), "order_line_id -1 is not in dispatch_order_lin"),
+        (_COPY_TASK.format(list="-2", line="order_line_id"), "pick_list_id -2 is not in pick_lists"),
+        (_COPY_EXPLANATION.format(run="-3"), "run_id -3 is not in dispatch_runs"),
+        # Which holds because what they name is kept for good, under the same id.
+        ("DELETE FROM pick_lists", "pick_lists keeps its rows for good"),
+        ("DELETE FROM dispatch_orders", "dispatch_order_lines keeps its rows for good"),
+        ("TRUNCATE dispatch_runs CASCADE", "dispatch_runs keeps its rows for good"),
+        ("UPDATE dispatch_order_lines SET id = -id", "update of dispatch_order_lines refused"),
+        ("UPDATE pick_tasks SET pick_list_id = pick_list_id + 1", "update of pick_tasks refused"),
+        ("UPDATE dispatch_run_lines SET run_id = run_id + 1", "update of dispatch_run_lines refused"),
+    ],
+)
+async def test_a_runs_rows_never_lose_what_they_name(db, site, worked_example, statement, refusal):
+    await start(db, site)
+    async with db.sessions() as s:
+        before = (await s.execute(text(_ROW_COUNTS))).one()
+    with pytest.raises(DBAPIError, match=refusal):
+        async with db.transaction() as s:
+            await s.execute(text(statement))
+    async with db.sessions() as s:
+        assert (await s.execute(text(_ROW_COUNTS))).one() == before
+        # A statement naming rows that exist still goes through.
+        await s.execute(text(_COPY_TASK.format(list="pick_list_id", line="order_line_id")))
+        await s.execute(text(_COPY_EXPLANATION.format(run="run_id")))
+        await s.execute(text("UPDATE pick_tasks SET pick_list_id = pick_list_id, status = status"))
+        await s.rollback()
+
+
+_ROW_COUNTS = """
+    SELECT (SELECT count(*) FROM pick_tasks), (SELECT count(*) FROM pick_lists),
+           (SELECT count(*) FROM dispatch_run_lines), (SELECT count(*) FROM dispatch_runs),
+           (SELECT count(*) FROM dispatch_order_lines), (SELECT count(*) FROM dispatch_orders)
+"""

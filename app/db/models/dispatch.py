@@ -18,7 +18,10 @@ LIST_STATUSES = ("open", "taken", "done")
 
 
 class DispatchRun(IdentityAuditBase):
-    """One committed (or requested) allocation of a site's released demand. Previews are never stored."""
+    """One committed (or requested) allocation of a site's released demand. Previews are never stored.
+
+    Runs are history: the database refuses to delete them or change their id (migration 20261129_05).
+    """
 
     __tablename__ = "dispatch_runs"
     __table_args__ = (
@@ -46,13 +49,13 @@ class DispatchRun(IdentityAuditBase):
 class DispatchRunLine(DefaultBase):
     """The explanation of one destination's share of one product in a committed run.
 
-    A historical record written 100,000 rows at a time: only its run is a foreign key. Products and
-    destinations are never deleted (only deactivated), so their ids stay valid without a per-row check
-    (foreign-key triggers were most of a large run's write time).
+    A historical record written 100,000 rows at a time. Its run is checked once per statement (a
+    trigger of migration 20261129_05; runs are never deleted), not row by row as a foreign key would.
+    Products and destinations are never deleted (only deactivated), so their ids stay valid unchecked.
     """
 
     __tablename__ = "dispatch_run_lines"
-    run_id: Mapped[int] = mapped_column(ForeignKey("dispatch_runs.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     product_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     destination_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tier: Mapped[int] = mapped_column()
@@ -69,7 +72,11 @@ class DispatchRunLine(DefaultBase):
 
 
 class PickList(IdentityAuditBase):
-    """Pick tasks of one zone, walked in pick-path order by one operator."""
+    """Pick tasks of one zone, walked in pick-path order by one operator.
+
+    Kept for good, like runs and order lines: the database refuses to delete lists or change their id
+    (migration 20261129_05), which is what lets it check a run's tasks per statement.
+    """
 
     __tablename__ = "pick_lists"
     __table_args__ = (
@@ -94,10 +101,12 @@ class PickTask(DefaultBase):
     While open, its quantity is part of the balance's `reserved`. Picking moves what was found to the
     dispatch dock (a `pick` movement); what was not found is released and the order line needs it again.
 
-    Two foreign keys only (its list and its order line): runs write tasks 100,000 at a time and per-row
-    foreign-key triggers were most of that time. The other ids are held by rows that already check them:
-    the run by the task's list, the product by the order line, and (product, location, lot) by the
-    balance the task reserves on (reserved = open tasks per balance, an invariant the tests check).
+    Runs write tasks 100,000 at a time, and per-row foreign-key checks were most of that time. Its list
+    and order line are checked once per insert statement instead (a trigger of migration 20261129_05;
+    lists and order lines are never deleted, and a task's references never change). The other ids are
+    held by rows that already check them: the run by the task's list, the product by the order line,
+    and (product, location, lot) by the balance the task reserves on (reserved = open tasks per
+    balance, an invariant the tests check).
     """
 
     __tablename__ = "pick_tasks"
@@ -116,8 +125,8 @@ class PickTask(DefaultBase):
     )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     run_id: Mapped[int] = mapped_column(BigInteger)  # not indexed: no query looks tasks up by run
-    pick_list_id: Mapped[int] = mapped_column(ForeignKey("pick_lists.id", ondelete="RESTRICT"))
-    order_line_id: Mapped[int] = mapped_column(ForeignKey("dispatch_order_lines.id", ondelete="RESTRICT"))
+    pick_list_id: Mapped[int] = mapped_column(BigInteger)
+    order_line_id: Mapped[int] = mapped_column(BigInteger)
     product_id: Mapped[int] = mapped_column(BigInteger)
     location_id: Mapped[int] = mapped_column(BigInteger)
     lot_id: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -43,6 +43,9 @@ class DispatchOrder(IdentityAuditBase):
 
 
 class DispatchOrderLine(IdentityAuditBase):
+    """One product of an order. Lines are records: an order is cancelled, its lines never deleted (the
+    database refuses it, and any change of their id: migration 20261129_05)."""
+
     __tablename__ = "dispatch_order_lines"
     __table_args__ = (
         UniqueConstraint("order_id", "line_no"),
