@@ -4,7 +4,9 @@ Builds one site with 100,000 open demand lines over 20,000 products and 200 dest
 on about 80 % of products, lots and expiry dates on a fifth of them), then, in interleaved rounds:
 - the run: `start_dispatch_run` as the screen and the API call it (load demand and stock under the
   site's lock, allocate in memory, write explanations, pick lists, tasks, reservations, order progress),
-  and its preview alone (load and allocate, no write), to split the time;
+  and its preview alone (load and allocate, no write), to split the time, while a task that asks to
+  run every 10 ms measures how long each holds the event loop at a time (a web process's other
+  requests and live boards, or a worker's other jobs, wait as long);
 - the baseline: COPY of the same pick-task rows into a table shaped like pick_tasks (same columns,
   checks and indexes), the least any run that stores its reservations must do.
 Prints medians, demand lines per second and the ratio to the baseline; the issue's goal is the whole
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -292,8 +296,18 @@ async def commit(db: Database, site_id: int, inputs: str) -> tuple[int, dict[str
     )
 
 
-async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> tuple[float, float, float, int, int]:
-    """(run seconds, preview seconds, baseline seconds, lines, tasks), from a fresh state."""
+class Round(NamedTuple):
+    run: float  # seconds
+    preview: float
+    baseline: float
+    lines: int
+    tasks: int
+    preview_stall: float  # the longest the preview held the event loop, in seconds
+    run_stall: float  # the same for the run
+
+
+async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> Round:
+    """One run, its preview and the baseline, from a fresh state."""
     pg = await asyncpg.connect(urls.libpq)
     try:
         await pg.execute(RESET)
@@ -302,10 +316,12 @@ async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> tuple[flo
             "dispatch_order_lines, dispatch_orders"
         )
         started = time.perf_counter()
-        preview = await preview_dispatch_run(db, site_id, RunOptions(), now=NOW)
+        async with _loop_watch() as stalls:
+            preview = await preview_dispatch_run(db, site_id, RunOptions(), now=NOW)
         preview_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        status, answer = await commit(db, site_id, preview.inputs)
+        async with _loop_watch() as run_stalls:
+            status, answer = await commit(db, site_id, preview.inputs)
         run_seconds = time.perf_counter() - started
         assert status == 201, answer
         tasks = await pg.fetch(f"SELECT {', '.join(TASK_COLUMNS)} FROM pick_tasks")
@@ -317,9 +333,35 @@ async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> tuple[flo
             await pg.copy_records_to_table("bench_tasks", records=tasks, columns=TASK_COLUMNS)
         baseline_seconds = time.perf_counter() - started
         await pg.execute("DROP TABLE bench_tasks")
-        return run_seconds, preview_seconds, baseline_seconds, answer["summary"]["lines"], len(tasks)
+        lines = answer["summary"]["lines"]
+        return Round(
+            run_seconds, preview_seconds, baseline_seconds, lines, len(tasks), max(stalls), max(run_stalls)
+        )
     finally:
         await pg.close()
+
+
+@contextlib.asynccontextmanager
+async def _loop_watch(tick: float = 0.01) -> AsyncIterator[list[float]]:
+    """The gaps between the ticks of a task that asks to run every `tick` seconds: how long the event
+    loop was held (a web process's other requests and boards wait as long)."""
+    gaps: list[float] = [0.0]
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(tick)
+            now = time.perf_counter()
+            gaps.append(now - last - tick)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        yield gaps
+    finally:
+        done.set()
+        await task
 
 
 async def profile(db: Database, site_id: int) -> None:
@@ -347,13 +389,19 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
         rounds = [await one_round(db, urls, site_id) for _ in range(args.rounds)]
     finally:
         await db.dispose()
-    run = statistics.median(r[0] for r in rounds)
-    preview = statistics.median(r[1] for r in rounds)
-    baseline = statistics.median(r[2] for r in rounds)
-    lines, tasks = rounds[-1][3], rounds[-1][4]
+    run = statistics.median(r.run for r in rounds)
+    preview = statistics.median(r.preview for r in rounds)
+    baseline = statistics.median(r.baseline for r in rounds)
+    stall = statistics.median(r.preview_stall for r in rounds)
+    run_stall = statistics.median(r.run_stall for r in rounds)
+    lines, tasks = rounds[-1].lines, rounds[-1].tasks
     log(f"rounds: {args.rounds}; each from the same released demand")
-    for n, (run_s, preview_s, baseline_s, _lines, _tasks) in enumerate(rounds, start=1):
-        log(f"  round {n}: run {run_s:.2f} s, preview {preview_s:.2f} s, bare COPY {baseline_s:.2f} s")
+    for n, r in enumerate(rounds, start=1):
+        log(
+            f"  round {n}: run {r.run:.2f} s, preview {r.preview:.2f} s, bare COPY {r.baseline:.2f} s; "
+            f"event loop held at most {r.preview_stall * 1000:.0f} ms (preview), "
+            f"{r.run_stall * 1000:.0f} ms (run)"
+        )
     for label, seconds, rate in (
         ("bare COPY of the same pick-task rows (baseline)", baseline, f"{tasks / baseline:>10,.0f} rows/s"),
         ("preview: load + allocate, no write", preview, f"{lines / preview:>10,.0f} lines/s"),
@@ -363,6 +411,10 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
     log(
         f"ratio: the run takes {run / baseline:.1f}x the bare insert of its {tasks:,} reservations "
         f"(writing alone ≈ {max(run - preview, 0):.2f} s)"
+    )
+    log(
+        f"event loop held at most {stall * 1000:.0f} ms at a time by the preview, {run_stall * 1000:.0f} ms "
+        "by the run (medians of the rounds)"
     )
     pg = await asyncpg.connect(urls.libpq)
     try:

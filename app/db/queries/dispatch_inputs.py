@@ -7,10 +7,14 @@ change locks in), so that a commit reserves exactly what it saw.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from app.domain.allocation.plan import DestinationTerms, OpenLine, ProductTerms, StockAt
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,12 @@ _STOCK = """
 
 
 async def open_demand(pg: Any, site_id: int, states: list[str]) -> OpenDemand:
-    """Every order line of the site with need left, in orders open for allocation."""
-    lines = [OpenLine(*row) for row in await pg.fetch(_DEMAND, site_id, states)]
+    """Every order line of the site with need left, in orders open for allocation.
+
+    A large site has 100,000 of them: they are built in a thread, off the event loop (see
+    app/services/dispatch_runs.py), like the stock below.
+    """
+    lines = await asyncio.to_thread(_build, OpenLine, await pg.fetch(_DEMAND, site_id, states))
     product_ids = sorted({line.product_id for line in lines})
     destination_ids = sorted({line.destination_id for line in lines})
     products = {row[0]: ProductTerms(*row) for row in await pg.fetch(_PRODUCTS, product_ids)}
@@ -69,7 +77,11 @@ async def open_demand(pg: Any, site_id: int, states: list[str]) -> OpenDemand:
 async def available_stock(pg: Any, site_id: int, product_ids: list[int], *, lock: bool) -> list[StockAt]:
     """Unreserved stock of these products in the site's storage; `lock` holds the rows until commit."""
     statement = _STOCK + (" FOR UPDATE OF b" if lock else "")
-    return [StockAt(*row) for row in await pg.fetch(statement, site_id, product_ids)]
+    return await asyncio.to_thread(_build, StockAt, await pg.fetch(statement, site_id, product_ids))
+
+
+def _build(kind: Callable[..., _T], rows: list[Any]) -> list[_T]:
+    return [kind(*row) for row in rows]
 
 
 async def count_open_lines(pg: Any, site_id: int, states: list[str]) -> int:
