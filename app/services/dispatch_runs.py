@@ -389,8 +389,9 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
-            gc.freeze()
-            gc.unfreeze()
+            if gc.get_freeze_count() == 0:  # unless something keeps objects frozen (as pre-fork servers do)
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 

@@ -351,3 +351,11 @@ def test_what_a_plan_built_skips_the_young_generations():
     assert gc.isenabled()
     assert not any(o is built for o in gc.get_objects(generation=0))
     assert any(o is built for o in gc.get_objects(generation=2))
+    gc.freeze()  # what a pre-fork server does so that workers share their pages: left as it was
+    try:
+        frozen = gc.get_freeze_count()
+        with _collector_paused():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
