@@ -6,7 +6,8 @@ on about 80 % of products, lots and expiry dates on a fifth of them), then, in i
   site's lock, allocate in memory, write explanations, pick lists, tasks, reservations, order progress),
   and its preview alone (load and allocate, no write), to split the time, while a task that asks to
   run every 10 ms measures how long each holds the event loop at a time (a web process's other
-  requests and live boards, or a worker's other jobs, wait as long);
+  requests and live boards, or a worker's other jobs, wait as long); first, the same for the API's
+  answer to a preview (built and encoded) and for the preview screen;
 - the baseline: COPY of the same pick-task rows into a table shaped like pick_tasks (same columns,
   checks and indexes), the least any run that stores its reservations must do.
 Prints medians, demand lines per second and the ratio to the baseline; the issue's goal is the whole
@@ -32,6 +33,8 @@ from app.db import migrate
 from app.db.crypto import configure_keys
 from app.db.session import Database, sqlalchemy_config
 from app.db.urls import DatabaseUrls
+from app.routes.api_dispatch import encoded_preview_answer
+from app.routes.dispatch_view import Filters, build_preview
 from app.services.dispatch_runs import TASK_COLUMNS, RunOptions, preview_dispatch_run, start_dispatch_run
 from app.services.stock import Actor
 from app.settings import DatabaseSettings
@@ -357,6 +360,7 @@ async def _loop_watch(tick: float = 0.01) -> AsyncIterator[list[float]]:
             last = now
 
     task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # the ticker is waiting before the work starts
     try:
         yield gaps
     finally:
@@ -377,6 +381,25 @@ async def profile(db: Database, site_id: int) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
 
 
+async def answers(db: Database, site_id: int) -> None:
+    """What a large preview costs a web process beyond the plan: the API's answer, built and encoded,
+    and the screen's page (the preview again, then its explanation filtered and summed)."""
+    preview = await preview_dispatch_run(db, site_id, RunOptions(), now=NOW)
+    async with _loop_watch() as stalls:
+        started = time.perf_counter()
+        body = await asyncio.to_thread(encoded_preview_answer, preview)
+        seconds = time.perf_counter() - started
+    log(
+        f"API preview answer: {len(body) / 1e6:.1f} MB built and encoded in {seconds:.2f} s, event loop "
+        f"held at most {max(stalls) * 1000:.0f} ms"
+    )
+    async with _loop_watch() as stalls:
+        started = time.perf_counter()
+        await build_preview(db, site_id, RunOptions(), Filters(), NOW, None)
+        seconds = time.perf_counter() - started
+    log(f"preview screen: {seconds:.2f} s, event loop held at most {max(stalls) * 1000:.0f} ms")
+
+
 async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
     migrate_in_thread = asyncio.to_thread(migrate.upgrade, urls)
     await migrate_in_thread
@@ -386,6 +409,7 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
         if args.profile:
             await profile(db, site_id)
             return
+        await answers(db, site_id)
         rounds = [await one_round(db, urls, site_id) for _ in range(args.rounds)]
     finally:
         await db.dispose()

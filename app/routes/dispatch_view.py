@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, replace
 from math import ceil
@@ -9,7 +10,7 @@ from typing import Any
 
 from app.db.queries.dispatch_views import DestinationTotal, ExplanationRow, names_of
 from app.db.session import Database
-from app.domain.allocation import Policy, Rounding
+from app.domain.allocation import Explanation, Policy, Rounding
 from app.services.dispatch_runs import RunOptions, RunPreview, explanation_fields, preview_dispatch_run
 from app.web.i18n import N_
 
@@ -111,22 +112,16 @@ async def build_preview(
 
 
 async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewView:
+    # A large site's preview explains 100,000 lines: they are filtered and summed in a thread, off the
+    # event loop (as the plan itself is, see app/services/dispatch_runs.py).
+    selected = await asyncio.to_thread(_select, preview, filters)
     demand = preview.demand
     product_ids = {terms.sku: terms.product_id for terms in demand.products.values()}
     destination_ids = {terms.code: terms.destination_id for terms in demand.destinations.values()}
-    matching = [
-        (allocation.supply.product, line)
-        for allocation in preview.plan.allocations
-        for line in allocation.lines
-        if (not filters.short_only or line.units < line.need_units)
-        and filters.matches(allocation.supply.product, line.destination_code)
-    ]
-    start = (filters.page_no - 1) * PAGE_SIZE
-    page = matching[start : start + PAGE_SIZE]
     async with db.reads() as session:
         product_names, destination_names = await names_of(
             session,
-            sorted({product_ids[sku] for sku, _ in page}),
+            sorted({product_ids[sku] for sku, _ in selected.page}),
             sorted(destination_ids.values()),
         )
     rows = [
@@ -137,16 +132,37 @@ async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewV
             destination_names.get(destination_ids[line.destination_code], ""),
             *explanation_fields(line),
         )
-        for sku, line in page
+        for sku, line in selected.page
     ]
+    totals = [
+        DestinationTotal(code, destination_names.get(destination_ids[code], ""), need, sent)
+        for code, (need, sent) in sorted(selected.by_destination.items())
+    ]
+    return PreviewView(preview, rows, selected.matching, totals)
+
+
+@dataclass(frozen=True)
+class _Selection:
+    matching: int  # explanation lines that pass the filters
+    page: list[tuple[str, Explanation]]  # (SKU, line) of the page asked for
+    by_destination: dict[str, tuple[int, int]]  # units needed and sent per destination code
+
+
+def _select(preview: RunPreview, filters: Filters) -> _Selection:
+    matching = [
+        (allocation.supply.product, line)
+        for allocation in preview.plan.allocations
+        for line in allocation.lines
+        if (not filters.short_only or line.units < line.need_units)
+        and filters.matches(allocation.supply.product, line.destination_code)
+    ]
+    start = (filters.page_no - 1) * PAGE_SIZE
     need: dict[str, int] = {}
     sent: dict[str, int] = {}
     for allocation in preview.plan.allocations:
         for line in allocation.lines:
             need[line.destination_code] = need.get(line.destination_code, 0) + line.need_units
             sent[line.destination_code] = sent.get(line.destination_code, 0) + line.units
-    totals = [
-        DestinationTotal(code, destination_names.get(destination_ids[code], ""), need[code], sent[code])
-        for code in sorted(need)
-    ]
-    return PreviewView(preview, rows, len(matching), totals)
+    return _Selection(
+        len(matching), matching[start : start + PAGE_SIZE], {code: (need[code], sent[code]) for code in need}
+    )

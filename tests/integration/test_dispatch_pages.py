@@ -146,3 +146,22 @@ async def test_operators_cannot_reach_the_dispatch_screen(lyon, client, personas
     p = personas["operator"]
     await login(client, p.username, p.password)
     assert (await client.get("/sites/LYS/dispatch/")).status_code == 403
+
+
+async def test_the_preview_screen_filters_and_sums_off_the_event_loop(lyon, supervisor, monkeypatch):
+    """A large site's preview explains 100,000 lines: filtering and summing them never holds the loop."""
+    import threading
+
+    from app.routes import dispatch_view
+
+    selected_in: list[int] = []
+    select_lines = dispatch_view._select
+
+    def noting(*args):
+        selected_in.append(threading.get_ident())
+        return select_lines(*args)
+
+    monkeypatch.setattr(dispatch_view, "_select", noting)
+    answer = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "even"}, headers=HX)
+    assert answer.status_code == 200 and "SKU-WATER" in answer.text
+    assert len(selected_in) == 1 and threading.get_ident() not in selected_in
