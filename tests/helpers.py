@@ -1,7 +1,9 @@
-"""Helpers shared by integration tests: sign in as a persona, send forms with their CSRF token."""
+"""Helpers shared by integration tests: sign in as a persona, send forms with their CSRF token, see
+which thread a function runs in."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from httpx import Response
@@ -23,3 +25,16 @@ async def post_form(client: Any, url: str, data: dict[str, Any], **kwargs: Any) 
 
 async def login(client: Any, username: str, password: str) -> Response:
     return await post_form(client, "/login", {"username": username, "password": password, "next": "/"})
+
+
+def threads_running(monkeypatch: Any, module: Any, name: str) -> list[int]:
+    """Wrap `module.name` for the test: the list it returns fills with the thread of each call."""
+    threads: list[int] = []
+    original = getattr(module, name)
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, noting)
+    return threads

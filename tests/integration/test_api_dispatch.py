@@ -1,9 +1,11 @@
 """Dispatch runs through the JSON API: the worked example, commit once, stale previews, access."""
 
+import threading
 import uuid
 
 import pytest
 
+from tests.helpers import threads_running
 from tests.integration.test_api_stock import assert_problem, bearer
 from tests.integration.test_dispatch_pages import lyon  # noqa: F401 - the worked example at LYS
 
@@ -88,18 +90,9 @@ async def test_an_unknown_run_is_a_404(client, lyon):  # noqa: F811
 
 async def test_a_preview_answer_is_built_and_encoded_off_the_event_loop(client, lyon, monkeypatch):  # noqa: F811
     """At 100,000 lines the answer is seconds of CPU and 35 MB of JSON: never on the event loop."""
-    import threading
-
     from app.routes import api_dispatch
 
-    built_in: list[int] = []
-    answer_of = api_dispatch.preview_answer
-
-    def noting(preview):
-        built_in.append(threading.get_ident())
-        return answer_of(preview)
-
-    monkeypatch.setattr(api_dispatch, "preview_answer", noting)
+    built_in = threads_running(monkeypatch, api_dispatch, "preview_answer")
     auth = await bearer(client, "supervisor")
     answer = await client.post(RUNS, json={"site": "LYS"}, headers=auth)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")

@@ -1,6 +1,7 @@
 """The supervisor's dispatch screen: preview (page or fragment), compare, commit once, follow the run."""
 
 import re
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from app.db.models import DispatchRun
 from app.services.jobs import JOB_BODIES, run_request
 from app.settings import load_settings
 from tests.conftest import TEST_ENV
-from tests.helpers import login, post_form
+from tests.helpers import login, post_form, threads_running
 from tests.integration.dispatch_fixtures import make_worked_example, receive
 from tests.integration.stock_fixtures import make_catalog
 from tests.integration.test_stock_pages import rows
@@ -150,18 +151,9 @@ async def test_operators_cannot_reach_the_dispatch_screen(lyon, client, personas
 
 async def test_the_preview_screen_filters_and_sums_off_the_event_loop(lyon, supervisor, monkeypatch):
     """A large site's preview explains 100,000 lines: filtering and summing them never holds the loop."""
-    import threading
-
     from app.routes import dispatch_view
 
-    selected_in: list[int] = []
-    select_lines = dispatch_view._select
-
-    def noting(*args):
-        selected_in.append(threading.get_ident())
-        return select_lines(*args)
-
-    monkeypatch.setattr(dispatch_view, "_select", noting)
+    selected_in = threads_running(monkeypatch, dispatch_view, "_select")
     answer = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "even"}, headers=HX)
     assert answer.status_code == 200 and "SKU-WATER" in answer.text
     assert len(selected_in) == 1 and threading.get_ident() not in selected_in

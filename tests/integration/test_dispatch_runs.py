@@ -2,6 +2,7 @@
 stale previews refused, replays, two commits at once, large runs on the worker."""
 
 import asyncio
+import threading
 import uuid
 from datetime import date
 
@@ -21,6 +22,7 @@ from app.services.dispatch_runs import (
     start_dispatch_run,
 )
 from app.services.jobs import JOB_BODIES, run_request
+from tests.helpers import threads_running
 from tests.integration.dispatch_fixtures import (
     ACTOR,
     NOW,
@@ -319,18 +321,9 @@ _ROW_COUNTS = """
 async def test_the_plan_is_computed_off_the_event_loop(db, site, worked_example, monkeypatch):
     """A large site's plan is seconds of CPU: on the event loop it would freeze every other request and
     live board of the process for as long (3.6 s at 100,000 lines, measured)."""
-    import threading
-
     from app.services import dispatch_runs
 
-    planned_in: list[int] = []
-
-    def plan_and_note(*args, **kwargs):
-        planned_in.append(threading.get_ident())
-        return real_plan(*args, **kwargs)
-
-    real_plan = dispatch_runs.plan_dispatch
-    monkeypatch.setattr(dispatch_runs, "plan_dispatch", plan_and_note)
+    planned_in = threads_running(monkeypatch, dispatch_runs, "plan_dispatch")
     preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
     status, _ = await start(db, site, expected=preview.inputs)
     assert status == 201 and len(planned_in) == 2
