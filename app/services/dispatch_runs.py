@@ -382,7 +382,8 @@ def _collector_paused() -> Iterator[None]:
     Then what was built goes straight to the oldest generation (`freeze` and `unfreeze` move whole
     lists, not objects): left in the youngest, the first collection after the pause would walk every
     one of those hundreds of thousands of objects at once, holding the interpreter (0.2-0.3 s at
-    100,000 lines, a freeze of every request and board of the process)."""
+    100,000 lines, a freeze of every request and board of the process). The young objects of the
+    process's other requests go along: a cycle among them waits for the next full collection."""
     enabled = gc.isenabled()
     gc.disable()
     try:
