@@ -8,6 +8,7 @@ A commit needs an `Idempotency-Key`; a large run is queued (202) and followed wi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,7 @@ from app.routes.common import principal_of
 from app.services.dispatch_runs import (
     RunOptions,
     RunPreview,
+    collector_paused,
     explanation_fields,
     preview_dispatch_run,
     start_dispatch_run,
@@ -165,7 +167,27 @@ def preview_answer(preview: RunPreview) -> PreviewAnswer:
 
 
 def encoded_preview_answer(preview: RunPreview) -> bytes:
-    return msgspec.json.encode(preview_answer(preview))
+    with collector_paused():  # 200,000 objects for a large site (see collector_paused)
+        return encode_in_slices(preview_answer(preview))
+
+
+def encode_in_slices(answer: Any, size: int = 10_000) -> bytes:
+    """`msgspec.json.encode(answer)` for a dataclass with long lists, a slice of each list at a time.
+
+    msgspec encodes in one C call that keeps the interpreter: 0.4 s for a 100,000-line preview's answer
+    (35 MB), during which the event loop waits even though the encoding runs in another thread. Between
+    slices the interpreter can give the loop its turn.
+    """
+    parts = [b"{"]
+    for n, field in enumerate(dataclasses.fields(answer)):
+        value = getattr(answer, field.name)
+        parts.append((b"," if n else b"") + msgspec.json.encode(field.name) + b":")
+        if isinstance(value, list) and len(value) > size:
+            slices = (msgspec.json.encode(value[i : i + size])[1:-1] for i in range(0, len(value), size))
+            parts.append(b"[" + b",".join(slices) + b"]")
+        else:
+            parts.append(msgspec.json.encode(value))
+    return b"".join(parts) + b"}"
 
 
 def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -> RunAnswer:

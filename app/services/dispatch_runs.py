@@ -98,7 +98,7 @@ async def preview_dispatch_run(
     db: Database, site_id: int, options: RunOptions, *, now: datetime
 ) -> RunPreview:
     """The run as it would be committed now. Writes nothing and takes no lock."""
-    with _collector_paused():
+    with collector_paused():
         async with db.transaction() as session:
             pg = await driver(session)
             # One snapshot for demand and stock, as a commit sees them under its locks.
@@ -191,7 +191,7 @@ async def dispatch_run_job(session: AsyncSession, kwargs: dict[str, Any]) -> dic
 
 
 async def _commit(*args: Any) -> dict[str, Any]:
-    with _collector_paused():
+    with collector_paused():
         return await _commit_now(*args)
 
 
@@ -374,10 +374,11 @@ async def _site_today(pg: Any, site_id: int, now: datetime) -> date:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """A plan allocates a few objects per demand line and frees none: CPython's cyclic collector would
-    walk every live object again and again (most of the plan's time at 100,000 lines). Nothing in it
-    forms cycles, so the collector waits until the plan is built.
+    walk every live object again and again (most of the plan's time at 100,000 lines), each time in one
+    call that holds the interpreter (and so the event loop, even from a thread). Nothing in a plan, or
+    in an answer built from it, forms cycles, so the collector waits until they are built.
 
     Then what was built goes straight to the oldest generation (`freeze` and `unfreeze` move whole
     lists, not objects): left in the youngest, the first collection after the pause would walk every

@@ -335,10 +335,10 @@ def test_what_a_plan_built_skips_the_young_generations():
     (0.2-0.3 s holding the interpreter at 100,000 lines): it goes to the oldest generation at once."""
     import gc
 
-    from app.services.dispatch_runs import _collector_paused
+    from app.services.dispatch_runs import collector_paused
 
     assert gc.isenabled()
-    with _collector_paused():
+    with collector_paused():
         assert not gc.isenabled()
         built = [[n] for n in range(1000)]  # containers, which the collector tracks
     assert gc.isenabled()
@@ -347,7 +347,7 @@ def test_what_a_plan_built_skips_the_young_generations():
     gc.freeze()  # what a pre-fork server does so that workers share their pages: left as it was
     try:
         frozen = gc.get_freeze_count()
-        with _collector_paused():
+        with collector_paused():
             pass
         assert gc.get_freeze_count() == frozen
     finally:
