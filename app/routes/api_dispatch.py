@@ -174,7 +174,7 @@ def encoded_preview_answer(preview: RunPreview) -> bytes:
 def encode_in_slices(answer: Any, size: int = 10_000) -> bytes:
     """`msgspec.json.encode(answer)` for a dataclass with long lists, a slice of each list at a time.
 
-    msgspec encodes in one C call that keeps the interpreter: 0.4 s for a 100,000-line preview's answer
+    msgspec encodes in one C call that keeps the interpreter: 0.2-0.4 s for a 100,000-line preview's answer
     (35 MB), during which the event loop waits even though the encoding runs in another thread. Between
     slices the interpreter can give the loop its turn.
     """
