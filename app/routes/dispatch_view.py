@@ -11,7 +11,7 @@ from typing import Any
 from app.db.queries.dispatch_views import DestinationTotal, ExplanationRow, names_of
 from app.db.session import Database
 from app.domain.allocation import Explanation, Policy, Rounding
-from app.services.dispatch_runs import RunOptions, RunPreview, explanation_fields, preview_dispatch_run
+from app.services.dispatch_runs import RunOptions, RunPreview, explanation_fields, preview_dispatch_runs
 from app.web.i18n import N_
 
 PAGE_SIZE = 50
@@ -103,12 +103,15 @@ def chart_bars(totals: list[DestinationTotal]) -> list[DestinationTotal]:
 async def build_preview(
     db: Database, site_id: int, options: RunOptions, filters: Filters, now: Any, compare: RunOptions | None
 ) -> PreviewView:
-    """Preview the run (and another policy's, to compare), with one page of its explanation."""
-    view = await _view(db, await preview_dispatch_run(db, site_id, options, now=now), filters)
-    compared = None
-    if compare is not None and compare != options:
-        compared = await _view(db, await preview_dispatch_run(db, site_id, compare, now=now), filters)
-    return replace(view, compared=compared, key=uuid.uuid4().hex)
+    """Preview the run (and another policy's, to compare, on the same reading), with one page of its
+    explanation."""
+    rules = [options] if compare is None or compare == options else [options, compare]
+    previews = [
+        await _view(db, preview, filters)
+        for preview in await preview_dispatch_runs(db, site_id, rules, now=now)
+    ]
+    compared = previews[1] if len(previews) > 1 else None
+    return replace(previews[0], compared=compared, key=uuid.uuid4().hex)
 
 
 async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewView:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -98,6 +98,14 @@ async def preview_dispatch_run(
     db: Database, site_id: int, options: RunOptions, *, now: datetime
 ) -> RunPreview:
     """The run as it would be committed now. Writes nothing and takes no lock."""
+    return (await preview_dispatch_runs(db, site_id, [options], now=now))[0]
+
+
+async def preview_dispatch_runs(
+    db: Database, site_id: int, options: Sequence[RunOptions], *, now: datetime
+) -> list[RunPreview]:
+    """The run under each of these options, all from one reading of demand and stock: a comparison
+    compares rules, never two moments (and a large site's demand is read once, not once per rule)."""
     with collector_paused():
         async with db.transaction() as session:
             pg = await driver(session)
@@ -106,9 +114,18 @@ async def preview_dispatch_run(
             today = await _site_today(pg, site_id, now)
             demand = await open_demand(pg, site_id, OPEN_STATES)
             stock = await available_stock(pg, site_id, list(demand.products), lock=False)
-        plan = await asyncio.to_thread(_plan, demand, stock, options, today)
         inputs = await asyncio.to_thread(_fingerprint, demand, stock, today)
-    return RunPreview(site_id, options, inputs, demand, stock, plan)
+        return [
+            RunPreview(
+                site_id,
+                rules,
+                inputs,
+                demand,
+                stock,
+                await asyncio.to_thread(_plan, demand, stock, rules, today),
+            )
+            for rules in options
+        ]
 
 
 async def start_dispatch_run(

@@ -77,7 +77,11 @@ async def test_a_preview_as_a_full_page_can_be_reloaded(lyon, supervisor):
     assert page.status_code == 200 and "<html" in page.text and 'id="commit-form"' in page.text
 
 
-async def test_two_policies_side_by_side(lyon, supervisor):
+async def test_two_policies_side_by_side(lyon, supervisor, monkeypatch):
+    """Both on one reading of demand and stock: a comparison compares rules, never two moments."""
+    from app.services import dispatch_runs
+
+    readings = threads_running(monkeypatch, dispatch_runs, "open_demand")
     html = (
         await supervisor.get(
             "/sites/LYS/dispatch/preview",
@@ -87,6 +91,7 @@ async def test_two_policies_side_by_side(lyon, supervisor):
     ).text
     compared = {r[0].split()[0]: (r[2].split()[0], r[3].split()[0]) for r in rows(html) if len(r) == 5}
     assert compared == {"A": ("24", "24"), "B": ("36", "36"), "C": ("48", "42"), "D": ("12", "18")}
+    assert len(readings) == 1
 
 
 async def test_an_unknown_policy_is_refused_with_the_allowed_words(lyon, supervisor):
