@@ -27,10 +27,10 @@ from app.db.queries.dispatch_views import (
 from app.domain.access import SUPERVISORS
 from app.routes.api_stock import IdempotencyKey, _ApiController, _site, problems
 from app.routes.common import principal_of
+from app.services.collector import collector_paused
 from app.services.dispatch_runs import (
     RunOptions,
     RunPreview,
-    collector_paused,
     explanation_fields,
     preview_dispatch_run,
     start_dispatch_run,

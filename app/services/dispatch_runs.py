@@ -17,10 +17,8 @@ hold: under 0.1 s for a 100,000-line preview, 3.5 s before).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from itertools import groupby
@@ -39,6 +37,7 @@ from app.domain.allocation.plan import Plan, StockAt, Task, fingerprint, plan_di
 from app.domain.ledger import StockKey
 from app.domain.orders import OPEN_FOR_ALLOCATION
 from app.services import idempotency
+from app.services.collector import collector_paused
 from app.services.errors import Invalid, NotFound, Refused
 from app.services.order_progress import refresh_order_states
 from app.services.outbox import request_job
@@ -388,30 +387,6 @@ async def _site_today(pg: Any, site_id: int, now: datetime) -> date:
     if zone is None:
         raise NotFound("Unknown site.")
     return now.astimezone(ZoneInfo(zone)).date()
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """A plan allocates a few objects per demand line and frees none: CPython's cyclic collector would
-    walk every live object again and again (most of the plan's time at 100,000 lines), each time in one
-    call that holds the interpreter (and so the event loop, even from a thread). Nothing in a plan, or
-    in an answer built from it, forms cycles, so the collector waits until they are built.
-
-    Then what was built goes straight to the oldest generation (`freeze` and `unfreeze` move whole
-    lists, not objects): left in the youngest, the first collection after the pause would walk every
-    one of those hundreds of thousands of objects at once, holding the interpreter (0.2-0.3 s at
-    100,000 lines, a freeze of every request and board of the process). The young objects of the
-    process's other requests go along: a cycle among them waits for the next full collection."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            if gc.get_freeze_count() == 0:  # unless something keeps objects frozen (as pre-fork servers do)
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
 
 
 class _Progress:

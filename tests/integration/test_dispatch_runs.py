@@ -335,7 +335,7 @@ def test_what_a_plan_built_skips_the_young_generations():
     (0.2-0.3 s holding the interpreter at 100,000 lines): it goes to the oldest generation at once."""
     import gc
 
-    from app.services.dispatch_runs import collector_paused
+    from app.services.collector import collector_paused
 
     assert gc.isenabled()
     with collector_paused():
