@@ -152,6 +152,34 @@ class Database:
         await self.engine.dispose()
 
 
+UNSTORABLE_TEXT = "unstorable text"
+NUMBER_OUT_OF_RANGE = "number out of range"
+# SQLSTATEs of values PostgreSQL cannot hold: a NUL character in a text (no text type stores one), a
+# character the encoding lacks, a number beyond its column's type (or a sum beyond it).
+_UNSTORABLE = {"22021": UNSTORABLE_TEXT, "22P05": UNSTORABLE_TEXT, "22003": NUMBER_OUT_OF_RANGE}
+
+
+def unstorable_value(error: BaseException) -> str | None:
+    """`UNSTORABLE_TEXT` or `NUMBER_OUT_OF_RANGE` when `error` says a value given to the database cannot be
+    stored as such (what a request carried, so a bad request, not a fault of ours); else None.
+
+    PostgreSQL refuses some (a NUL character, an overflowing sum); asyncpg refuses others before sending
+    them (an integer beyond its parameter's type, half of a surrogate pair) with the encoder's error as the
+    cause. SQLAlchemy wraps either: the chain is followed through `orig` and `__cause__`.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if (kind := _UNSTORABLE.get(getattr(seen, "sqlstate", None) or "")) is not None:
+            return kind
+        if isinstance(seen, asyncpg.DataError):  # raised by asyncpg's encoder, before sending, with its cause
+            if isinstance(seen.__cause__, OverflowError):
+                return NUMBER_OUT_OF_RANGE
+            if isinstance(seen.__cause__, UnicodeError):
+                return UNSTORABLE_TEXT
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
 def _sqlstate(error: Exception) -> str | None:
     """The SQLSTATE of a database error, whether SQLAlchemy wrapped it or asyncpg raised it."""
     return getattr(getattr(error, "orig", error), "sqlstate", None)

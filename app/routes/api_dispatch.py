@@ -25,7 +25,7 @@ from app.db.queries.dispatch_views import (
     run_site_code,
 )
 from app.domain.access import SUPERVISORS
-from app.routes.api_stock import IdempotencyKey, _ApiController, _site, problems
+from app.routes.api_stock import INT4_MAX, IdempotencyKey, _ApiController, _site, problems
 from app.routes.common import principal_of
 from app.services.collector import collector_paused
 from app.services.dispatch_runs import (
@@ -208,7 +208,7 @@ def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -
 
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100_000, description="Explanation rows per page.")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Explanation rows to skip.")]
+Offset = Annotated[int, QueryParameter(ge=0, le=INT4_MAX, description="Explanation rows to skip.")]
 
 
 class ApiDispatchRunsController(_ApiController):

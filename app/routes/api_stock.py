@@ -42,8 +42,9 @@ from app.web.auth import access
 from app.web.context import Ctx
 from app.web.errors import PROBLEM, on_refused
 
+INT4_MAX = 2_147_483_647  # the database columns are `integer`: a bigger number is malformed, not a 500
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="Rows per page (1 to 200).")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, QueryParameter(ge=0, le=INT4_MAX, description="Rows to skip.")]
 SiteCode = Annotated[
     str | None, QueryParameter(description="A site code, e.g. LYS; default: all your sites.")
 ]
@@ -57,7 +58,6 @@ IdempotencyKey = Annotated[
         "body returns the first answer and changes nothing.",
     ),
 ]
-INT4_MAX = 2_147_483_647  # the database columns are `integer`: a bigger number is malformed, not a 500
 # The kinds record_stock_change accepts (app.services.stock.SIMPLE_KINDS; a test keeps them equal).
 MovementKindName = Literal["receipt", "putaway", "transfer", "adjustment", "return"]
 
