@@ -8,7 +8,7 @@ locations, then the pick path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
@@ -56,6 +56,10 @@ class Placement:
         return totals
 
 
+# What one destination takes: (index of a piece in the pieces given, units), in pick path order.
+Takes = list[tuple[int, int]]
+
+
 def usable_units(pieces: Iterable[StockPiece], today: date) -> int:
     """Units a run may allocate: every piece that has not expired (what `Supply.available_units` is)."""
     return sum(piece.available_units for piece in pieces if not piece.is_expired(today))
@@ -72,53 +76,80 @@ def place_allocation(
 
     Larger lines choose first (they most need a location that covers them), ties by destination code.
     """
-    usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(today)]
+    listed = list(pieces)
+    taken, unplaced = take_pieces(units_by_destination, listed, today, expiry_tracked=expiry_tracked)
+    picks = []
+    for code, takes in taken.items():
+        for i, units in takes:
+            piece = listed[i]
+            picks.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, units))
+    return Placement(tuple(picks), unplaced)
+
+
+def take_pieces(
+    units_by_destination: Mapping[str, int],
+    pieces: Sequence[StockPiece],
+    today: date,
+    *,
+    expiry_tracked: bool,
+) -> tuple[dict[str, Takes], tuple[tuple[str, int], ...]]:
+    """`place_allocation` by index into `pieces`, for a caller that holds more about each piece than a
+    `StockPiece` says (a dispatch plan's stock rows): what each destination takes, destinations in the
+    order they choose and only those that take something, and the units that no piece could give."""
+    usable = [
+        i for i, piece in enumerate(pieces) if piece.available_units > 0 and not piece.is_expired(today)
+    ]
     if len(usable) == 1:  # a third of the products of a large run: nothing to sort or to choose
-        return _place_on_one_piece(units_by_destination, usable[0])
-    return _place_in_rotation(units_by_destination, usable, expiry_tracked)
+        return _take_from_one_piece(units_by_destination, pieces, usable[0])
+    return _take_in_rotation(units_by_destination, pieces, usable, expiry_tracked)
 
 
-def _place_in_rotation(
-    units_by_destination: Mapping[str, int], usable: list[StockPiece], expiry_tracked: bool
-) -> Placement:
+def _take_in_rotation(
+    units_by_destination: Mapping[str, int],
+    pieces: Sequence[StockPiece],
+    usable: list[int],
+    expiry_tracked: bool,
+) -> tuple[dict[str, Takes], tuple[tuple[str, int], ...]]:
     """The general rules over the usable pieces: rotation classes, covering location, fewest, pick path."""
     rotation = _first_expired_first_out if expiry_tracked else _first_in_first_out
-    usable.sort(key=lambda p: (*rotation(p), p.pick_seq, p.location_code, p.lot_code or "", *_rest(p)))
+    usable.sort(key=lambda i: (*rotation(pieces[i]), *_path(pieces[i]), *_rest(pieces[i])))
     classes = [
-        _by_location(usable, list(group))
-        for _, group in groupby(range(len(usable)), key=lambda i: rotation(usable[i]))
+        _by_location(pieces, list(group)) for _, group in groupby(usable, key=lambda i: rotation(pieces[i]))
     ]
-    left = [piece.available_units for piece in usable]
-    picks: list[Pick] = []
+    left = [piece.available_units for piece in pieces]
+    taken: dict[str, Takes] = {}
     unplaced: list[tuple[str, int]] = []
     for code, units in sorted(units_by_destination.items(), key=lambda item: (-item[1], item[0])):
-        taken: list[Pick] = []
+        takes: Takes = []
         for places in classes:
             if units == 0:
                 break
-            units -= _take_from_class(code, units, places, usable, left, taken)
-        if len(taken) > 1:
-            taken.sort(key=lambda pick: (pick.pick_seq, pick.location_code, pick.lot_code or ""))
-        picks.extend(taken)
+            units -= _take_from_class(units, places, left, takes)
+        if takes:
+            if len(takes) > 1:
+                takes.sort(key=lambda take: _path(pieces[take[0]]))
+            taken[code] = takes
         if units:
             unplaced.append((code, units))
-    return Placement(tuple(picks), tuple(sorted(unplaced)))
+    return taken, tuple(sorted(unplaced))
 
 
-def _place_on_one_piece(units_by_destination: Mapping[str, int], piece: StockPiece) -> Placement:
+def _take_from_one_piece(
+    units_by_destination: Mapping[str, int], pieces: Sequence[StockPiece], i: int
+) -> tuple[dict[str, Takes], tuple[tuple[str, int], ...]]:
     """The common case (one lot, or one location): the same rules with nothing to choose, each line
-    taking what is left of the piece in turn (tests check it equals `_place_in_rotation`)."""
-    left = piece.available_units
-    picks: list[Pick] = []
+    taking what is left of the piece in turn (tests check it equals `_take_in_rotation`)."""
+    left = pieces[i].available_units
+    taken: dict[str, Takes] = {}
     unplaced: list[tuple[str, int]] = []
     for code, units in sorted(units_by_destination.items(), key=lambda item: (-item[1], item[0])):
         take = min(left, units)
         if take:
             left -= take
-            picks.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take))
+            taken[code] = [(i, take)]
         if units - take:
             unplaced.append((code, units - take))
-    return Placement(tuple(picks), tuple(sorted(unplaced)))
+    return taken, tuple(sorted(unplaced))
 
 
 def _first_expired_first_out(piece: StockPiece) -> tuple[bool, date]:
@@ -126,65 +157,60 @@ def _first_expired_first_out(piece: StockPiece) -> tuple[bool, date]:
     return (piece.expiry is None, piece.expiry or date.max)
 
 
+def _first_in_first_out(piece: StockPiece) -> tuple[bool, date]:
+    return (False, piece.received_at)
+
+
+def _path(piece: StockPiece) -> tuple[int, str, str]:
+    """Pick path order."""
+    return (piece.pick_seq, piece.location_code, piece.lot_code or "")
+
+
 def _rest(piece: StockPiece) -> tuple[date, date, int]:
     """The remaining fields, so that the order of pieces never depends on the order they came in."""
     return (piece.received_at, piece.expiry or date.max, piece.available_units)
 
 
-def _first_in_first_out(piece: StockPiece) -> tuple[bool, date]:
-    return (False, piece.received_at)
+def _by_location(pieces: Sequence[StockPiece], members: list[int]) -> list[list[int]]:
+    """A rotation class's pieces grouped by location, built once per product (not once per destination).
 
-
-# One location of a rotation class: its code, its place on the pick path, and its pieces (indexes into
-# the usable pieces) in the order they leave: oldest receipt first, then lot code.
-_Place = tuple[str, int, list[int]]
-
-
-def _by_location(usable: list[StockPiece], members: list[int]) -> list[_Place]:
-    """A class's pieces grouped by location, built once per product (not once per destination)."""
+    Each location's pieces (indexes into `pieces`) are in the order they leave: oldest receipt first,
+    then lot code. The locations are in pick path order, as the members are: a location comes where its
+    first piece does.
+    """
     grouped: dict[str, list[int]] = {}
     for i in members:
-        grouped.setdefault(usable[i].location_code, []).append(i)
+        grouped.setdefault(pieces[i].location_code, []).append(i)
     return [
-        (
-            code,
-            usable[held[0]].pick_seq,
-            sorted(held, key=lambda i: (usable[i].received_at, usable[i].lot_code or "")),
-        )
-        for code, held in grouped.items()
+        sorted(held, key=lambda i: (pieces[i].received_at, pieces[i].lot_code or ""))
+        for held in grouped.values()
     ]
 
 
-def _take_from_class(
-    code: str, units: int, places: list[_Place], usable: list[StockPiece], left: list[int], taken: list[Pick]
-) -> int:
-    """Take up to `units` from one rotation class: one covering location, else the fewest (largest
-    first), ties by pick path. Returns the units taken."""
-    if len(places) == 1 and len(places[0][2]) == 1:  # the common case (a lot, or a single location)
-        i = places[0][2][0]
+def _take_from_class(units: int, places: list[list[int]], left: list[int], takes: Takes) -> int:
+    """Take up to `units` from one rotation class (its locations in pick path order): one covering
+    location, else the fewest (largest first), ties by pick path. Returns the units taken."""
+    if len(places) == 1 and len(places[0]) == 1:  # the common case (a lot, or a single location)
+        i = places[0][0]
         take = min(left[i], units)
         if take:
             left[i] -= take
-            piece = usable[i]
-            taken.append(Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take))
+            takes.append((i, take))
         return take
-    stocked = [(total, place) for place in places if (total := sum(left[i] for i in place[2]))]
-    covering = [place for total, place in stocked if total >= units]
+    stocked = [(total, held) for held in places if (total := sum(left[i] for i in held))]
+    covering = [held for total, held in stocked if total >= units]
     if covering:
-        chosen = [min(covering, key=lambda place: (place[1], place[0]))]
-    else:
-        chosen = [place for _, place in sorted(stocked, key=lambda tp: (-tp[0], tp[1][1], tp[1][0]))]
+        chosen = covering[:1]
+    else:  # a stable sort: equal totals stay in pick path order
+        chosen = [held for _, held in sorted(stocked, key=lambda total_held: -total_held[0])]
     wanted = units
-    for _code, _seq, held in chosen:
+    for held in chosen:
         for i in held:
             take = min(left[i], wanted)
             if take:
                 left[i] -= take
                 wanted -= take
-                piece = usable[i]
-                taken.append(
-                    Pick(code, piece.location_code, piece.pick_seq, piece.lot_code, piece.expiry, take)
-                )
+                takes.append((i, take))
             if wanted == 0:
                 return units
     return units - wanted

@@ -20,7 +20,7 @@ from fractions import Fraction
 
 from app.domain.allocation.explain import ProductAllocation
 from app.domain.allocation.model import Demand, Policy, ProductRequest, Rounding, Supply
-from app.domain.allocation.placement import StockPiece, place_allocation, usable_units
+from app.domain.allocation.placement import StockPiece, take_pieces, usable_units
 from app.domain.allocation.split import allocate
 
 
@@ -202,16 +202,11 @@ def _tasks(
     units = {code: n for code, n in allocation.units_by_destination().items() if n}
     if not units:
         return []
-    placement = place_allocation(units, pieces, today, expiry_tracked=allocation.supply.expiry_tracked)
-    where = {(s.location_code, s.lot_code): s for s in stock}
-    picks_by_destination: dict[str, list[tuple[StockAt, int]]] = {}
-    for pick in placement.picks:
-        picks_by_destination.setdefault(pick.destination_code, []).append(
-            (where[(pick.location_code, pick.lot_code)], pick.units)
-        )
+    taken, _ = take_pieces(units, pieces, today, expiry_tracked=allocation.supply.expiry_tracked)
     tasks: list[Task] = []
-    for code, picks in picks_by_destination.items():
+    for code, takes in taken.items():
         lines = demand[code_to_id[code]]
+        picks = [(stock[i], n) for i, n in takes]  # the pieces are the stock rows, in the same order
         if len(lines) == 1:  # everything goes to the one line (a rounded-up pack included)
             line_id = lines[0].line_id
             tasks.extend(

@@ -9,8 +9,8 @@ from app.domain.allocation import Demand, Supply, allocate_product
 from app.domain.allocation.placement import (
     Pick,
     StockPiece,
-    _place_in_rotation,
-    _place_on_one_piece,
+    _take_from_one_piece,
+    _take_in_rotation,
     place_allocation,
     usable_units,
 )
@@ -192,7 +192,7 @@ def test_an_allocation_from_usable_stock_is_always_placed(pieces, pack_size, nee
 
 @given(stock(), requests, st.booleans())
 def test_the_shortcut_for_a_single_piece_follows_the_general_rules(pieces, wanted, expiry_tracked):
-    usable = [p for p in pieces if p.available_units > 0 and not p.is_expired(TODAY)]
+    usable = [i for i, p in enumerate(pieces) if p.available_units > 0 and not p.is_expired(TODAY)]
     assume(usable)
-    one = usable[0]
-    assert _place_on_one_piece(wanted, one) == _place_in_rotation(wanted, [one], expiry_tracked)
+    shortcut = _take_from_one_piece(wanted, pieces, usable[0])
+    assert shortcut == _take_in_rotation(wanted, pieces, usable[:1], expiry_tracked)
