@@ -181,10 +181,11 @@ def _by_location(pieces: Sequence[StockPiece], members: list[int]) -> list[list[
     grouped: dict[str, list[int]] = {}
     for i in members:
         grouped.setdefault(pieces[i].location_code, []).append(i)
-    return [
-        sorted(held, key=lambda i: (pieces[i].received_at, pieces[i].lot_code or ""))
-        for held in grouped.values()
-    ]
+    places = list(grouped.values())
+    for held in places:
+        if len(held) > 1:  # most locations hold one piece of the class
+            held.sort(key=lambda i: (pieces[i].received_at, pieces[i].lot_code or ""))
+    return places
 
 
 def _take_from_class(units: int, places: list[list[int]], left: list[int], takes: Takes) -> int:
@@ -197,12 +198,15 @@ def _take_from_class(units: int, places: list[list[int]], left: list[int], takes
             left[i] -= take
             takes.append((i, take))
         return take
-    stocked = [(total, held) for held in places if (total := sum(left[i] for i in held))]
-    covering = [held for total, held in stocked if total >= units]
-    if covering:
-        chosen = covering[:1]
-    else:  # a stable sort: equal totals stay in pick path order
-        chosen = [held for _, held in sorted(stocked, key=lambda total_held: -total_held[0])]
+    short: list[tuple[list[int], int]] = []  # locations that do not cover the line, and what they hold
+    for held in places:  # in pick path order: the first location that covers the line is the one
+        total = sum(left[i] for i in held)
+        if total >= units:
+            chosen = [held]
+            break
+        short.append((held, total))
+    else:  # none covers it: the largest first, by a stable sort (equal totals stay in pick path order)
+        chosen = [held for held, _ in sorted(short, key=lambda place: -place[1])]
     wanted = units
     for held in chosen:
         for i in held:
