@@ -206,16 +206,14 @@ def _tasks(
     tasks: list[Task] = []
     for code, takes in taken.items():
         lines = demand[code_to_id[code]]
-        picks = [(stock[i], n) for i, n in takes]  # the pieces are the stock rows, in the same order
+        # `takes` index the pieces, which are the stock rows in the same order.
         if len(lines) == 1:  # everything goes to the one line (a rounded-up pack included)
             line_id = lines[0].line_id
-            tasks.extend(
-                [
-                    Task(line_id, s.product_id, s.location_id, s.lot_id, s.zone, s.pick_seq, n)
-                    for s, n in picks
-                ]
-            )
+            for i, n in takes:  # a plain loop: most take one piece, less than a comprehension costs
+                s = stock[i]
+                tasks.append(Task(line_id, s.product_id, s.location_id, s.lot_id, s.zone, s.pick_seq, n))
         else:
+            picks = [(stock[i], n) for i, n in takes]
             tasks.extend(_share_among_lines(sorted(lines, key=OpenLine.urgency), picks))
     return tasks
 
