@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 from app.domain.allocation.explain import ProductAllocation
 from app.domain.allocation.model import Demand, Policy, ProductRequest, Rounding, Supply
@@ -78,9 +79,12 @@ class StockAt:
     available: int
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    """Reserve and pick `units` at one location and lot for one order line."""
+class Task(NamedTuple):
+    """Reserve and pick `units` at one location and lot for one order line.
+
+    A named tuple rather than a frozen dataclass, like `Explanation`: as immutable, and a third of the
+    cost to build; a run builds one per pick (some 100,000 for 100,000 lines).
+    """
 
     line_id: int
     product_id: int
