@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -152,20 +153,24 @@ class Database:
         await self.engine.dispose()
 
 
-UNSTORABLE_TEXT = "unstorable text"
-NUMBER_OUT_OF_RANGE = "number out of range"
-# SQLSTATEs of values PostgreSQL cannot hold: a NUL character in a text (no text type stores one), a
-# character the encoding lacks, a number beyond its column's type (or a sum beyond it).
-_UNSTORABLE = {"22021": UNSTORABLE_TEXT, "22P05": UNSTORABLE_TEXT, "22003": NUMBER_OUT_OF_RANGE}
+class Unstorable(StrEnum):
+    """Why the database cannot store a value a request carried."""
+
+    TEXT = "text"  # a NUL character (no PostgreSQL text holds one), half of a surrogate pair
+    NUMBER = "number"  # beyond its column's type, or a sum beyond it
 
 
-def unstorable_value(error: BaseException) -> str | None:
-    """`UNSTORABLE_TEXT` or `NUMBER_OUT_OF_RANGE` when `error` says a value given to the database cannot be
-    stored as such (what a request carried, so a bad request, not a fault of ours); else None.
+# SQLSTATEs of values PostgreSQL refuses to store.
+_UNSTORABLE = {"22021": Unstorable.TEXT, "22P05": Unstorable.TEXT, "22003": Unstorable.NUMBER}
 
-    PostgreSQL refuses some (a NUL character, an overflowing sum); asyncpg refuses others before sending
-    them (an integer beyond its parameter's type, half of a surrogate pair) with the encoder's error as the
-    cause. SQLAlchemy wraps either: the chain is followed through `orig` and `__cause__`.
+
+def unstorable_value(error: BaseException) -> Unstorable | None:
+    """What `error` says the database could not store, if that is what it says: a bad request, not a
+    fault of ours; else None.
+
+    PostgreSQL refuses some values (a NUL character, an overflowing sum); asyncpg refuses others before
+    sending them (an integer beyond its parameter's type, half of a surrogate pair) with the encoder's
+    error as the cause. SQLAlchemy wraps either: the chain is followed through `orig` and `__cause__`.
     """
     seen: BaseException | None = error
     while seen is not None:
@@ -173,9 +178,9 @@ def unstorable_value(error: BaseException) -> str | None:
             return kind
         if isinstance(seen, asyncpg.DataError):  # raised by asyncpg's encoder, before sending, with its cause
             if isinstance(seen.__cause__, OverflowError):
-                return NUMBER_OUT_OF_RANGE
+                return Unstorable.NUMBER
             if isinstance(seen.__cause__, UnicodeError):
-                return UNSTORABLE_TEXT
+                return Unstorable.TEXT
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
 

@@ -17,7 +17,7 @@ from litestar.exceptions import (
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
-from app.db.session import NUMBER_OUT_OF_RANGE, UNSTORABLE_TEXT, unstorable_value
+from app.db.session import Unstorable, unstorable_value
 from app.services.errors import Refused
 from app.web.auth import API_PREFIX
 from app.web.i18n import N_
@@ -112,18 +112,18 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
 
 
 _UNSTORABLE_MESSAGES = {
-    UNSTORABLE_TEXT: N_(
+    Unstorable.TEXT: N_(
         "A value contains a character that cannot be stored (a null character, for instance). "
         "Remove it and try again."
     ),
-    NUMBER_OUT_OF_RANGE: N_("A number is too large or too small. Nothing was changed."),
+    Unstorable.NUMBER: N_("A number is too large or too small. Nothing was changed."),
 }
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if (unstorable := unstorable_value(exc)) is not None:
         # What the request carried, refused by the database as a whole transaction: a bad request.
-        log.info("refused %s on %s %s", unstorable, request.method, request.url.path)
+        log.info("refused an unstorable %s on %s %s", unstorable.value, request.method, request.url.path)
         return error_page(request, 400, _(_UNSTORABLE_MESSAGES[unstorable]))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_page(request, 500, _(_TITLES[500]))

@@ -15,8 +15,12 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from app.db.session import Unstorable, driver, unstorable_value
 from tests.conftest import PERSONAS
 from tests.helpers import csrf_token, login
 from tests.integration.picking_fixtures import Day, dispatched_day
@@ -237,3 +241,24 @@ async def test_the_user_search_answers_as_you_type(client, day):
     assert response.status_code == 200, response.text
     assert 'id="user-results"' in response.text and PERSONAS["operator"].username in response.text
     assert "<html" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("statement", "value", "kind"),
+    [
+        ("SELECT CAST(:v AS text)", "a\x00b", Unstorable.TEXT),  # refused by PostgreSQL: 22021
+        ("SELECT CAST(:v AS text)", "\ud800", Unstorable.TEXT),  # refused by asyncpg's encoder
+        ("SELECT CAST(:v AS bigint)", 2**63, Unstorable.NUMBER),  # refused by asyncpg's encoder
+        ("SELECT CAST(:v AS integer) + 1", 2**31 - 1, Unstorable.NUMBER),  # a sum: 22003
+        ("SELECT 1 / CAST(:v AS integer)", 0, None),  # a fault of ours, not of the request
+    ],
+)
+async def test_the_database_errors_that_mean_bad_input_are_told_apart(db, statement, value, kind):
+    async with db.reads() as session:
+        with pytest.raises(DBAPIError) as wrapped:
+            await session.execute(text(statement), {"v": value})
+        assert unstorable_value(wrapped.value) == kind
+        pg = await driver(session)
+        with pytest.raises(asyncpg.PostgresError) as raw:
+            await pg.fetchval(statement.replace(":v", "$1"), value)
+        assert unstorable_value(raw.value) == kind
