@@ -4,6 +4,7 @@ jinja2-fragments renders the block without the rest of its template, so a macro 
 of the template is undefined there: the page works and its htmx swap fails with a 500.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from jinja2 import nodes
@@ -13,13 +14,14 @@ from app.web.templating import make_environment
 TEMPLATES = Path(__file__).resolve().parents[2] / "app" / "templates"
 
 
-def _imported(body: list[nodes.Node]) -> set[str]:
-    """Names brought in by `{% from ... import ... %}` directly in `body` (not in nested blocks)."""
-    names: set[str] = set()
-    for node in body:
-        if isinstance(node, nodes.FromImport):
-            names.update(alias if isinstance(alias, str) else alias[1] for alias in node.names)
-    return names
+def _imported(candidates: Iterable[nodes.Node]) -> set[str]:
+    """Names brought in by the `{% from ... import ... %}` among these nodes."""
+    return {
+        alias if isinstance(alias, str) else alias[1]
+        for node in candidates
+        if isinstance(node, nodes.FromImport)
+        for alias in node.names
+    }
 
 
 def _called(block: nodes.Block) -> set[str]:
@@ -34,11 +36,11 @@ def _blocks_missing_imports() -> list[str]:
         tree = env.parse(path.read_text(encoding="utf-8"), name)
         top = _imported(tree.body)
         # Blocks inside another block are the fragments that swaps render; a layout's blocks never are.
-        for block in (inner for outer in tree.find_all(nodes.Block) for inner in outer.find_all(nodes.Block)):
-            inner = _imported(block.body) | {
-                n for b in block.find_all(nodes.FromImport) for n in _imported([b])
-            }
-            missing = sorted((_called(block) & top) - inner)
+        fragments = {
+            block.name: block for outer in tree.find_all(nodes.Block) for block in outer.find_all(nodes.Block)
+        }
+        for block in fragments.values():
+            missing = sorted((_called(block) & top) - _imported(block.find_all(nodes.FromImport)))
             if missing:
                 problems.append(f"{name}, block {block.name}: {', '.join(missing)}")
     return problems
