@@ -30,7 +30,7 @@ NASTY: list[Any] = ["\x00", "a\x00b", "\ud800", "x" * 5000, "", 2**31, 2**63, -(
 NASTY_JSON: list[Any] = [*NASTY, True, None, [], {}]
 NASTY_FORM: list[Any] = ["a\x00b", "\ud800", 2**63, "x" * 5000]  # what the database itself refuses
 # Ends the session the sweep runs on; event streams, which never end.
-SKIPPED = ("/api/v1/auth/logout", "/logout", "/events", "/sites/{site}/live")
+SKIPPED = ("/logout", "/events", "/sites/{site}/live")
 
 
 def _arguments(day: Day) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def _arguments(day: Day) -> dict[str, Any]:
     }
 
 
-def _bodies(day: Day) -> dict[tuple[str, str], dict[str, Any]]:
+def _bodies() -> dict[tuple[str, str], dict[str, Any]]:
     """A valid JSON body per API operation that takes one."""
     admin = PERSONAS["admin"]
     return {
@@ -153,7 +153,7 @@ async def day(db) -> Day:
 async def test_the_api_answers_bad_values_with_problem_details_never_a_500(client, day):
     auth = await bearer(client, "admin")
     schema = (await client.get("/api/schema/openapi.json")).json()
-    arguments, bodies = _arguments(day), _bodies(day)
+    arguments, bodies = _arguments(day), _bodies()
     failures, calls = [], 0
     for method, path, operation in _operations(schema, api=True):
         body = bodies.get((method, path))
