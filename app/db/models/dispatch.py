@@ -50,7 +50,7 @@ class DispatchRunLine(DefaultBase):
     """The explanation of one destination's share of one product in a committed run.
 
     A historical record written 100,000 rows at a time. Its run is checked once per statement (a
-    trigger of migration 20261129_05; runs are never deleted), not row by row as a foreign key would.
+    trigger of migrations 20261129_05 and 06; runs are never deleted), not row by row as a foreign key would.
     Products and destinations are never deleted (only deactivated), so their ids stay valid unchecked.
     """
 
@@ -102,7 +102,7 @@ class PickTask(DefaultBase):
     dispatch dock (a `pick` movement); what was not found is released and the order line needs it again.
 
     Runs write tasks 100,000 at a time, and per-row foreign-key checks were most of that time. Its list
-    and order line are checked once per insert statement instead (a trigger of migration 20261129_05;
+    and order line are checked once per insert statement instead (a trigger of migrations 20261129_05 and 06;
     lists and order lines are never deleted, and a task's references never change). The other ids are
     held by rows that already check them: the run by the task's list, the product by the order line,
     and (product, location, lot) by the balance the task reserves on (reserved = open tasks per
