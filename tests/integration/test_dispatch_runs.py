@@ -271,6 +271,14 @@ _COPY_TASK = """
     SELECT run_id, {list}, {line}, product_id, location_id, lot_id, pick_seq, quantity, 0, 0, 'open'
     FROM pick_tasks
 """
+# A missing line among some 20,000 rows: a statement that large is checked by one hash anti-join.
+_COPY_MANY_TASKS = """
+    INSERT INTO pick_tasks (run_id, pick_list_id, order_line_id, product_id, location_id, lot_id, pick_seq,
+                            quantity, picked, short, status)
+    SELECT run_id, pick_list_id, CASE WHEN n = 4321 THEN -7 ELSE order_line_id END, product_id,
+           location_id, lot_id, pick_seq, quantity, 0, 0, 'open'
+    FROM pick_tasks, generate_series(1, 5000) AS n
+"""
 _COPY_EXPLANATION = """
     INSERT INTO dispatch_run_lines
     SELECT {run}, product_id, destination_id + 1000, tier, need_units, min_units, max_units, pack_size,
@@ -285,6 +293,7 @@ _COPY_EXPLANATION = """
         # A run's rows name their list, order line and run: checked once per statement, as keys would be.
         (_COPY_TASK.format(list="pick_list_id", line="-1"), "order_line_id -1 is not in dispatch_order_lin"),
         (_COPY_TASK.format(list="-2", line="order_line_id"), "pick_list_id -2 is not in pick_lists"),
+        (_COPY_MANY_TASKS, "order_line_id -7 is not in dispatch_order_lines"),
         (_COPY_EXPLANATION.format(run="-3"), "run_id -3 is not in dispatch_runs"),
         # Which holds because what they name is kept for good, under the same id.
         ("DELETE FROM pick_lists", "pick_lists keeps its rows for good"),
