@@ -27,8 +27,8 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
-import psutil
 
+from bench.cpu import tree_cpu
 from bench.database import BenchDatabase, bench_database, prepare
 from bench.fortunes_app import MARKER
 from bench.fortunes_app import PATH as FORTUNES_PATH
@@ -485,30 +485,15 @@ def _traces(
 
 
 class _CpuProbe:
-    """CPU seconds spent by a server and by PostgreSQL between two points.
-
-    A process tree's total is every live process's own time plus the time of the children it has
-    reaped, so backends that PostgreSQL starts or ends during the run are counted too.
-    """
+    """CPU seconds spent by a server and by PostgreSQL (each a process tree) between two points."""
 
     def __init__(self, server_pid: int, postmaster_pid: int | None) -> None:
         self.server_pid, self.postmaster_pid = server_pid, postmaster_pid
         self.start = self._totals()
 
-    @staticmethod
-    def _tree_cpu(pid: int) -> float:
-        total = 0.0
-        with contextlib.suppress(psutil.Error):
-            root = psutil.Process(pid)
-            for proc in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    t = proc.cpu_times()
-                    total += t.user + t.system + t.children_user + t.children_system
-        return total
-
     def _totals(self) -> tuple[float, float | None]:
-        pg = self._tree_cpu(self.postmaster_pid) if self.postmaster_pid else None
-        return self._tree_cpu(self.server_pid), pg
+        pg = tree_cpu(self.postmaster_pid) if self.postmaster_pid else None
+        return tree_cpu(self.server_pid), pg
 
     def elapsed(self) -> tuple[float, float | None]:
         server, pg = self._totals()

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import re
 import signal
@@ -61,6 +60,7 @@ import psutil
 from app.db.live import CHANNEL, Topic
 from app.db.urls import DatabaseUrls
 from app.routes.boards import PANELS
+from bench.cpu import own_cpu, tree_cpu
 from bench.database import bench_database, prepare
 from bench.load import Run, run_wrk, wrk_path
 from bench.servers import HOST, Server, free_port, log_in, ours_command, running
@@ -455,26 +455,11 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
-def _tree_cpu(pid: int) -> float:
-    total = 0.0
-    root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            t = proc.cpu_times()
-            total += t.user + t.system
-    return total
-
-
 def _busy_share(before: Any, after: Any) -> float:
     """The share of all cores' time spent on anything but idling between two `psutil.cpu_times()`."""
     spent = {name: getattr(after, name) - getattr(before, name) for name in after._fields}
     total = sum(spent.values()) - spent.get("guest", 0) - spent.get("guest_nice", 0)  # inside user, nice
     return 1 - (spent["idle"] + spent.get("iowait", 0)) / total if total > 0 else float("nan")
-
-
-def _own_cpu() -> float:
-    t = psutil.Process().cpu_times()
-    return float(t.user + t.system)
 
 
 @dataclass
@@ -516,7 +501,7 @@ class Bench:
         try:
             if boards:
                 opening = await self._open(fleet)
-            server_cpu, bench_cpu = _tree_cpu(self.server.process.pid), _own_cpu()
+            server_cpu, bench_cpu = tree_cpu(self.server.process.pid), own_cpu()
             machine = psutil.cpu_times()
             stop = threading.Event()
             probing = asyncio.create_task(asyncio.to_thread(self.prober.run, stop))
@@ -525,11 +510,11 @@ class Bench:
             finally:
                 stop.set()
                 probes = await probing
-            server_cpu = _tree_cpu(self.server.process.pid) - server_cpu
+            server_cpu = tree_cpu(self.server.process.pid) - server_cpu
             busy = _busy_share(machine, psutil.cpu_times())
             if boards:
                 await asyncio.sleep(GRACE_SECONDS)  # the last probes' events are still on their way
-            bench_cpu = _own_cpu() - bench_cpu
+            bench_cpu = own_cpu() - bench_cpu
             measured = Measured(boards, run, answers, probes, server_cpu, bench_cpu, busy, opening)
             measured.notify_ms = [
                 1000 * (heard - p.answered_at)

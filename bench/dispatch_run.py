@@ -10,8 +10,9 @@ on about 80 % of products, lots and expiry dates on a fifth of them), then, in i
   answer to a preview (built and encoded) and for the preview screen;
 - the baseline: COPY of the same pick-task rows into a table shaped like pick_tasks (same columns,
   checks and indexes), the least any run that stores its reservations must do.
-Prints medians, demand lines per second and the ratio to the baseline; the issue's goal is the whole
-run under 5 seconds here. After the last round it checks the stock invariants on what the run wrote.
+Prints medians, demand lines per second, the ratio to the baseline, and the CPU the run spent in this
+process and in PostgreSQL (steadier than its time when comparing two versions of the code on a busy
+machine); the issue's goal is the whole run under 5 seconds here. After the last round it checks the stock invariants on what the run wrote.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from app.routes.dispatch_view import Filters, build_preview
 from app.services.dispatch_runs import TASK_COLUMNS, RunOptions, preview_dispatch_run, start_dispatch_run
 from app.services.stock import Actor
 from app.settings import DatabaseSettings
-from bench.database import bench_database
+from bench.cpu import own_cpu, tree_cpu
+from bench.database import BenchDatabase, bench_database
 
 GOAL_SECONDS = 5.0
 NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
@@ -307,9 +309,11 @@ class Round(NamedTuple):
     tasks: int
     preview_stall: float  # the longest the preview held the event loop, in seconds
     run_stall: float  # the same for the run
+    run_cpu: float  # CPU seconds of the run in this process (every thread)
+    run_pg_cpu: float | None  # and in PostgreSQL (known for the embedded server only)
 
 
-async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> Round:
+async def one_round(db: Database, urls: DatabaseUrls, site_id: int, postmaster_pid: int | None) -> Round:
     """One run, its preview and the baseline, from a fresh state."""
     pg = await asyncpg.connect(urls.libpq)
     try:
@@ -322,10 +326,13 @@ async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> Round:
         async with _loop_watch() as stalls:
             preview = await preview_dispatch_run(db, site_id, RunOptions(), now=NOW)
         preview_seconds = time.perf_counter() - started
+        cpu, pg_cpu = own_cpu(), tree_cpu(postmaster_pid) if postmaster_pid else None
         started = time.perf_counter()
         async with _loop_watch() as run_stalls:
             status, answer = await commit(db, site_id, preview.inputs)
         run_seconds = time.perf_counter() - started
+        cpu = own_cpu() - cpu
+        pg_cpu = tree_cpu(postmaster_pid) - pg_cpu if postmaster_pid and pg_cpu is not None else None
         assert status == 201, answer
         tasks = await pg.fetch(f"SELECT {', '.join(TASK_COLUMNS)} FROM pick_tasks")
         await pg.execute(
@@ -338,7 +345,15 @@ async def one_round(db: Database, urls: DatabaseUrls, site_id: int) -> Round:
         await pg.execute("DROP TABLE bench_tasks")
         lines = answer["summary"]["lines"]
         return Round(
-            run_seconds, preview_seconds, baseline_seconds, lines, len(tasks), max(stalls), max(run_stalls)
+            run_seconds,
+            preview_seconds,
+            baseline_seconds,
+            lines,
+            len(tasks),
+            max(stalls),
+            max(run_stalls),
+            cpu,
+            pg_cpu,
         )
     finally:
         await pg.close()
@@ -400,7 +415,8 @@ async def answers(db: Database, site_id: int) -> None:
     log(f"preview screen: {seconds:.2f} s, event loop held at most {max(stalls) * 1000:.0f} ms")
 
 
-async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
+async def bench(database: BenchDatabase, args: argparse.Namespace) -> None:
+    urls = database.urls
     migrate_in_thread = asyncio.to_thread(migrate.upgrade, urls)
     await migrate_in_thread
     site_id = await build(urls, args.seed, args.lines, args.products, args.destinations)
@@ -410,7 +426,7 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
             await profile(db, site_id)
             return
         await answers(db, site_id)
-        rounds = [await one_round(db, urls, site_id) for _ in range(args.rounds)]
+        rounds = [await one_round(db, urls, site_id, database.postmaster_pid) for _ in range(args.rounds)]
     finally:
         await db.dispose()
     run = statistics.median(r.run for r in rounds)
@@ -424,7 +440,7 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
         log(
             f"  round {n}: run {r.run:.2f} s, preview {r.preview:.2f} s, bare COPY {r.baseline:.2f} s; "
             f"event loop held at most {r.preview_stall * 1000:.0f} ms (preview), "
-            f"{r.run_stall * 1000:.0f} ms (run)"
+            f"{r.run_stall * 1000:.0f} ms (run); {_cpu(r.run_cpu, r.run_pg_cpu)}"
         )
     for label, seconds, rate in (
         ("bare COPY of the same pick-task rows (baseline)", baseline, f"{tasks / baseline:>10,.0f} rows/s"),
@@ -436,6 +452,10 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
         f"ratio: the run takes {run / baseline:.1f}x the bare insert of its {tasks:,} reservations "
         f"(writing alone ≈ {max(run - preview, 0):.2f} s)"
     )
+    pg_cpus = [r.run_pg_cpu for r in rounds if r.run_pg_cpu is not None]
+    pg_cpu = statistics.median(pg_cpus) if pg_cpus else None
+    run_cpu = _cpu(statistics.median(r.run_cpu for r in rounds), pg_cpu)
+    log(f"CPU of the run (medians; steadier than its time on a busy machine): {run_cpu}")
     log(
         f"event loop held at most {stall * 1000:.0f} ms at a time by the preview, {run_stall * 1000:.0f} ms "
         "by the run (medians of the rounds)"
@@ -454,6 +474,10 @@ async def bench(urls: DatabaseUrls, args: argparse.Namespace) -> None:
     log(f"{verdict}: {lines:,} lines end to end in {run:.2f} s (goal < {GOAL_SECONDS:.0f} s)")
 
 
+def _cpu(app: float, pg: float | None) -> str:
+    return f"CPU {app:.2f} s here" + (f", {pg:.2f} s in PostgreSQL" if pg is not None else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -467,7 +491,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_keys("bench-data-key")
     with bench_database(log) as database:
-        asyncio.run(bench(database.urls, args))
+        asyncio.run(bench(database, args))
 
 
 if __name__ == "__main__":
