@@ -94,6 +94,21 @@ async def test_two_policies_side_by_side(lyon, supervisor, monkeypatch):
     assert len(readings) == 1
 
 
+async def test_a_preview_that_serves_nothing_says_why_instead_of_offering_a_commit(db, supervisor):
+    """No stock at all: every line is short, and committing would only record an empty run."""
+    site = (await make_catalog(db)).site_id
+    await make_worked_example(db, site, stock=())
+    html = (await supervisor.get("/sites/LYS/dispatch/preview", headers=HX)).text
+    assert 'id="commit-form"' not in html and 'id="nothing-to-commit"' in html
+    assert "rien à valider tant que du stock" in html  # the site's language
+    in_english = {**HX, "Accept-Language": "en"}
+    english = (await supervisor.get("/sites/LYS/dispatch/preview", headers=in_english)).text
+    assert "nothing to commit until stock is received" in english
+    await receive(db, site, "SKU-WATER", 6, "A-01-01")  # one pack: now there is something to reserve
+    html = (await supervisor.get("/sites/LYS/dispatch/preview", headers=HX)).text
+    assert 'id="commit-form"' in html and 'id="nothing-to-commit"' not in html
+
+
 async def test_an_unknown_policy_is_refused_with_the_allowed_words(lyon, supervisor):
     answer = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "lottery"}, headers=HX)
     assert answer.status_code == 422 and "lottery" in answer.text
