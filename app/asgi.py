@@ -6,11 +6,11 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from litestar import Litestar, Router
 from litestar.config.allowed_hosts import AllowedHostsConfig
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
 from litestar.middleware.base import DefineMiddleware
@@ -54,9 +54,7 @@ from app.web.context import AppContext, provide_context
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.live import LiveHub
 from app.web.middleware import LocaleMiddleware, SecurityHeadersMiddleware
-from app.web.templating import template_config
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+from app.web.templating import STATIC_DIR, template_config
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
@@ -109,7 +107,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         directories=[STATIC_DIR],
         name="static",
         opt=access(PUBLIC),
-        cache_control=None,
+        # Every page names its files with their content's digest (templating.asset_version).
+        cache_control=CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True),
         send_as_attachment=False,
     )
     openapi_router = Router(path="/api/schema", route_handlers=[], opt=access(PUBLIC))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,15 @@ from litestar.template.config import TemplateConfig
 from app.web import i18n
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = TEMPLATE_DIR.parent / "static"
+
+
+@cache
+def asset_version(file_path: str) -> str:
+    """A short digest of a static file's content, put in its address (`?v=`): a release that changes the
+    file changes the address, so no browser or proxy keeps the old one, and the files can be cached for
+    good (see app/asgi.py). Read once per process."""
+    return hashlib.sha256((STATIC_DIR / file_path).read_bytes()).hexdigest()[:12]
 
 
 def make_environment() -> Environment:
@@ -40,6 +51,7 @@ def make_environment() -> Environment:
     )
     env.globals["minutes_since"] = i18n.minutes_since
     env.globals["current_locale"] = i18n.current_locale.get
+    env.globals["asset_version"] = asset_version
     return env
 
 

@@ -1,3 +1,7 @@
+import hashlib
+import re
+
+from app.web.templating import STATIC_DIR
 from tests.conftest import PERSONAS
 from tests.helpers import login
 
@@ -15,3 +19,17 @@ async def test_admin_logs_in_and_sees_home(client):
     home = await client.get("/")
     assert home.status_code == 200, home.text
     assert p.full_name in home.text
+
+
+async def test_static_files_are_named_by_their_content_and_cached_for_good(client):
+    """A release that changes a file changes its address: no browser or proxy keeps serving the old one."""
+    page = (await client.get("/login")).text
+    addresses = re.findall(r'(?:href|src)="(/static/[^"?]+)\?v=([0-9a-f]{12})"', page)
+    assert {path for path, _ in addresses} >= {"/static/css/app.css", "/static/js/app.js"}
+    assert not re.search(r'(?:href|src)="/static/[^"?]+"', page)  # none unversioned
+    for path, version in addresses:
+        content = (STATIC_DIR / path.removeprefix("/static/")).read_bytes()
+        assert version == hashlib.sha256(content).hexdigest()[:12]
+        served = await client.get(f"{path}?v={version}")
+        assert served.status_code == 200 and served.content == content
+        assert "immutable" in served.headers["cache-control"]
