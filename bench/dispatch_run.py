@@ -12,7 +12,8 @@ on about 80 % of products, lots and expiry dates on a fifth of them), then, in i
   checks and indexes), the least any run that stores its reservations must do.
 Prints medians, demand lines per second, the ratio to the baseline, and the CPU the run spent in this
 process and in PostgreSQL (steadier than its time when comparing two versions of the code on a busy
-machine); the issue's goal is the whole run under 5 seconds here. After the last round it checks the stock invariants on what the run wrote.
+machine); the issue's goal is the whole run under 5 seconds here. After the last round it checks the
+stock invariants on what the run wrote.
 """
 
 from __future__ import annotations
