@@ -19,12 +19,17 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = TEMPLATE_DIR.parent / "static"
 
 
-@cache
 def asset_version(file_path: str) -> str:
     """A short digest of a static file's content, put in its address (`?v=`): a release that changes the
     file changes the address, so no browser or proxy keeps the old one, and the files can be cached for
-    good (see app/asgi.py). Read once per process."""
-    return hashlib.sha256((STATIC_DIR / file_path).read_bytes()).hexdigest()[:12]
+    good (see app/asgi.py). Read again only when the file changes (edited while the server runs)."""
+    path = STATIC_DIR / file_path
+    return _digest(path, path.stat().st_mtime_ns)
+
+
+@cache
+def _digest(path: Path, modified_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def make_environment() -> Environment:
