@@ -228,14 +228,17 @@ async def _commit_now(
     stock = await available_stock(pg, site_id, list(demand.products), lock=True)
     if not demand.lines:
         raise NothingToAllocate("No open demand to allocate at this site.")
-    inputs = await asyncio.to_thread(_fingerprint, demand, stock, today)
-    if expected_inputs is not None and inputs != expected_inputs:
+    # With no preview to match (the API may commit directly), no digest: 0.3 s at 100,000 lines.
+    stale = expected_inputs is not None and (
+        await asyncio.to_thread(_fingerprint, demand, stock, today) != expected_inputs
+    )
+    if stale:
         raise StaleInputs("Orders or stock changed since the preview: preview the run again.")
     await _report(progress, "allocating", len(demand.lines))
     plan = await asyncio.to_thread(_plan, demand, stock, options, today)
     await _report(progress, "writing", len(demand.lines))
     lists = await _write(session, run_id, site_id, demand, plan, now, pick_list_max_tasks)
-    summary = {**_summary(demand, plan), "pick_lists": lists}
+    summary = {**await asyncio.to_thread(_summary, demand, plan), "pick_lists": lists}  # 0.13 s at 100,000
     await pg.execute(_FINISH, run_id, "committed", json.dumps(summary), None, now)
     return summary
 
