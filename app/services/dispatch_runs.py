@@ -303,34 +303,27 @@ async def _write(
     lists = await asyncio.to_thread(pick_lists, plan.tasks, max_tasks)
     numbers = [f"{run_id}-{n:03d}" for n in range(1, len(lists) + 1)]
     rows = await pg.fetch(_INSERT_LISTS, numbers, site_id, run_id, [zone for zone, _ in lists], now)
-    list_ids = {row["number"]: row["id"] for row in rows}
-    await pg.copy_records_to_table(
-        "pick_tasks",
-        columns=TASK_COLUMNS,
-        records=[
-            (
-                run_id,
-                list_ids[number],
-                t.line_id,
-                t.product_id,
-                t.location_id,
-                t.lot_id,
-                t.pick_seq,
-                t.units,
-                0,
-                0,
-                "open",
-            )
-            for number, (_zone, tasks) in zip(numbers, lists, strict=True)
-            for t in tasks
-        ],
-    )
+    id_of = {row["number"]: row["id"] for row in rows}
+    list_ids = [id_of[number] for number in numbers]
+    tasks = await asyncio.to_thread(_task_rows, run_id, list_ids, lists)  # 0.1 s at 100,000 tasks
+    await pg.copy_records_to_table("pick_tasks", columns=TASK_COLUMNS, records=tasks)
     reserved = await asyncio.to_thread(_Reserved.of, demand, plan.tasks)  # 0.2 s at 100,000 tasks
     await apply_reserved(session, reserved.by_key, now)  # rows locked by available_stock(lock=True)
     await pg.execute(_ALLOCATE_LINES, reserved.line_ids, reserved.line_units, now)
     # The one rule of an order's state: app.domain.orders.progress_state.
     await refresh_order_states(session, reserved.order_ids, now)
     return len(lists)
+
+
+def _task_rows(
+    run_id: int, list_ids: list[int], lists: list[tuple[str, list[Task]]]
+) -> list[tuple[Any, ...]]:
+    """The rows of `pick_tasks`, each open on its list (`list_ids` in the order of `lists`)."""
+    return [
+        (run_id, list_id, t.line_id, t.product_id, t.location_id, t.lot_id, t.pick_seq, t.units, 0, 0, "open")
+        for list_id, (_zone, tasks) in zip(list_ids, lists, strict=True)
+        for t in tasks
+    ]
 
 
 class _Reserved(NamedTuple):
