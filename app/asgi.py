@@ -54,7 +54,7 @@ from app.web.context import AppContext, provide_context
 from app.web.errors import EXCEPTION_HANDLERS
 from app.web.live import LiveHub
 from app.web.middleware import LocaleMiddleware, SecurityHeadersMiddleware
-from app.web.templating import STATIC_DIR, template_config
+from app.web.templating import STATIC_DIR, STATIC_PATH, template_config
 
 
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> Litestar:
@@ -103,11 +103,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         exclude_unhandled_paths=True,
     )
     static = create_static_files_router(
-        path="/static",
+        path=STATIC_PATH,
         directories=[STATIC_DIR],
         name="static",
         opt=access(PUBLIC),
-        # Every page names its files with their content's digest (templating.asset_version).
+        # Every page names its files with their content's digest (templating.static_url).
         cache_control=CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True),
         send_as_attachment=False,
     )

@@ -17,14 +17,16 @@ from app.web import i18n
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = TEMPLATE_DIR.parent / "static"
+STATIC_PATH = "/static"  # where app/asgi.py serves STATIC_DIR
 
 
-def asset_version(file_path: str) -> str:
-    """A short digest of a static file's content, put in its address (`?v=`): a release that changes the
-    file changes the address, so no browser or proxy keeps the old one, and the files can be cached for
-    good (see app/asgi.py). Read again only when the file changes (edited while the server runs)."""
+def static_url(file_path: str) -> str:
+    """The address of a static file, with a short digest of its content (`?v=`): a release that changes
+    the file changes the address, so no browser or proxy keeps the old one, and the files can be cached
+    for good (see app/asgi.py). The file is read again only when it changes (edited while the server
+    runs)."""
     path = STATIC_DIR / file_path
-    return _digest(path, path.stat().st_mtime_ns)
+    return f"{STATIC_PATH}/{file_path}?v={_digest(path, path.stat().st_mtime_ns)}"
 
 
 @cache
@@ -56,7 +58,7 @@ def make_environment() -> Environment:
     )
     env.globals["minutes_since"] = i18n.minutes_since
     env.globals["current_locale"] = i18n.current_locale.get
-    env.globals["asset_version"] = asset_version
+    env.globals["static_url"] = static_url
     return env
 
 
