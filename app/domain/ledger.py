@@ -28,7 +28,13 @@ class StockKey:
 
     def sort_key(self) -> tuple[int, int, int]:
         """The one order in which every transaction locks keys, so that two can never deadlock."""
-        return (self.product_id, self.location_id, self.lot_id or 0)
+        return StockKey.order_of(self.product_id, self.location_id, self.lot_id)
+
+    @staticmethod
+    def order_of(product_id: int, location_id: int, lot_id: int | None) -> tuple[int, int, int]:
+        """`sort_key` of a balance known by its ids, for a caller that has many and builds no `StockKey`
+        for each (a dispatch run sums its 100,000 tasks per balance): lot-less stock as lot 0."""
+        return (product_id, location_id, lot_id or 0)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from app.db.queries.dispatch_inputs import OpenDemand, available_stock, count_op
 from app.db.session import Database, driver
 from app.domain.allocation import Explanation, Policy, Rounding
 from app.domain.allocation.plan import Plan, StockAt, Task, fingerprint, plan_dispatch
+from app.domain.ledger import StockKey
 from app.domain.orders import OPEN_FOR_ALLOCATION
 from app.services import idempotency
 from app.services.collector import collector_paused
@@ -339,7 +340,7 @@ class _Reserved(NamedTuple):
         by_key: dict[tuple[int, int, int], int] = {}
         by_line: dict[int, int] = {}
         for t in tasks:
-            key = (t.product_id, t.location_id, t.lot_id or 0)
+            key = StockKey.order_of(t.product_id, t.location_id, t.lot_id)
             by_key[key] = by_key.get(key, 0) + t.units
             by_line[t.line_id] = by_line.get(t.line_id, 0) + t.units
         line_ids = sorted(by_line)
