@@ -69,16 +69,13 @@ class PreviewView:
     rows: list[ExplanationRow]
     matching_rows: int
     destinations: list[DestinationTotal]
+    summary: dict[str, Any]  # the run's figures, summed in the thread with the rest
     compared: PreviewView | None = None
     key: str = ""  # the idempotency key of the commit form
 
     @property
     def options(self) -> RunOptions:
         return self.preview.options
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return self.preview.summary()
 
     @property
     def comparison(self) -> list[tuple[DestinationTotal, DestinationTotal]]:
@@ -141,7 +138,7 @@ async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewV
         DestinationTotal(code, destination_names.get(destination_ids[code], ""), need, sent)
         for code, (need, sent) in sorted(selected.by_destination.items())
     ]
-    return PreviewView(preview, rows, selected.matching, totals)
+    return PreviewView(preview, rows, selected.matching, totals, selected.summary)
 
 
 @dataclass(frozen=True)
@@ -149,6 +146,7 @@ class _Selection:
     matching: int  # explanation lines that pass the filters
     page: list[tuple[str, Explanation]]  # (SKU, line) of the page asked for
     by_destination: dict[str, tuple[int, int]]  # units needed and sent per destination code
+    summary: dict[str, Any]
 
 
 def _select(preview: RunPreview, filters: Filters) -> _Selection:
@@ -167,5 +165,8 @@ def _select(preview: RunPreview, filters: Filters) -> _Selection:
             need[line.destination_code] = need.get(line.destination_code, 0) + line.need_units
             sent[line.destination_code] = sent.get(line.destination_code, 0) + line.units
     return _Selection(
-        len(matching), matching[start : start + PAGE_SIZE], {code: (need[code], sent[code]) for code in need}
+        len(matching),
+        matching[start : start + PAGE_SIZE],
+        {code: (need[code], sent[code]) for code in need},
+        preview.summary(),
     )
