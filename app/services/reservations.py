@@ -13,13 +13,15 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.arrays import int_array
 from app.db.session import driver
 from app.domain.ledger import StockKey
 from app.services.stock import lock_balances
 
 _RESERVE = """
     UPDATE stock_balances b SET reserved = b.reserved + k.units, updated_at = $5
-    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[]) AS k(product_id, location_id, lot, units)
+    FROM unnest($1::text::bigint[], $2::text::bigint[], $3::text::bigint[], $4::text::int[])
+         AS k(product_id, location_id, lot, units)
     WHERE b.product_id = k.product_id AND b.location_id = k.location_id AND coalesce(b.lot_id, 0) = k.lot
 """
 
@@ -41,10 +43,10 @@ async def apply_reserved(
         return
     await (await driver(session)).execute(
         _RESERVE,
-        [key[0] for key, _ in changes],
-        [key[1] for key, _ in changes],
-        [key[2] for key, _ in changes],
-        [n for _, n in changes],
+        int_array(key[0] for key, _ in changes),
+        int_array(key[1] for key, _ in changes),
+        int_array(key[2] for key, _ in changes),
+        int_array(n for _, n in changes),
         now,
     )
 
