@@ -5,7 +5,8 @@ A preview reads one consistent snapshot and writes nothing. A commit takes the s
 order every stock change locks in), refuses if the inputs differ from what the supervisor previewed,
 then writes in bulk, in one transaction: the run and its explanation, pick lists and tasks, reserved
 stock, the order lines' allocated units and the orders' state. A large run is committed by the worker
-(requested through the outbox in the same transaction as the run row) and reports its progress.
+(requested through the outbox in the same transaction as the run row) and reports its progress. It is
+planned in parts of whole products, and PostgreSQL writes each part while the next one is planned.
 
 The plan, the inputs' fingerprint, the explanation rows and the pick lists are computed in a thread
 (`asyncio.to_thread`): a large site's plan is seconds of CPU, which on the event loop would freeze every
@@ -18,22 +19,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from itertools import groupby
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import live
+from app.db.arrays import int_array
 from app.db.live import Topic
 from app.db.queries.dispatch_inputs import OpenDemand, available_stock, count_open_lines, open_demand
 from app.db.session import Database, driver
 from app.domain.allocation import Explanation, Policy, Rounding
-from app.domain.allocation.plan import Plan, StockAt, Task, fingerprint, plan_dispatch
+from app.domain.allocation.plan import (
+    OpenLine,
+    Plan,
+    StockAt,
+    Task,
+    fingerprint,
+    parts_by_product,
+    plan_dispatch,
+)
 from app.domain.ledger import StockKey
 from app.domain.orders import OPEN_FOR_ALLOCATION
 from app.services import idempotency
@@ -46,6 +57,7 @@ from app.services.stock import Actor
 
 JOB = "dispatch_run"
 OPEN_STATES = sorted(state.value for state in OPEN_FOR_ALLOCATION)
+_T = TypeVar("_T")
 
 
 class StaleInputs(Refused):
@@ -90,7 +102,7 @@ class RunPreview:
     plan: Plan
 
     def summary(self) -> dict[str, Any]:
-        return _summary(self.demand, self.plan)
+        return _summary(self.demand, _tally(self.demand.lines, self.plan))
 
 
 async def preview_dispatch_run(
@@ -121,7 +133,7 @@ async def preview_dispatch_runs(
                 inputs,
                 demand,
                 stock,
-                await asyncio.to_thread(_plan, demand, stock, rules, today),
+                await asyncio.to_thread(_plan, demand, demand.lines, stock, rules, today),
             )
             for rules in options
         ]
@@ -235,11 +247,16 @@ async def _commit_now(
     )
     if stale:
         raise StaleInputs("Orders or stock changed since the preview: preview the run again.")
-    await _report(progress, "allocating", len(demand.lines))
-    plan = await asyncio.to_thread(_plan, demand, stock, options, today)
-    await _report(progress, "writing", len(demand.lines))
-    lists = await _write(session, run_id, site_id, demand, plan, now, pick_list_max_tasks)
-    summary = {**await asyncio.to_thread(_summary, demand, plan), "pick_lists": lists}  # 0.13 s at 100,000
+    await _report(progress, "allocating", len(demand.lines), 0)
+    live.changed(session, site_id, Topic.DISPATCH, Topic.ORDERS, Topic.PICKING, Topic.STOCK)
+    parts, lists = await _plan_and_reserve(
+        session, run_id, demand, stock, options, today, now, progress, pick_list_max_tasks
+    )
+    await _report(progress, "writing", len(demand.lines), len(demand.lines))
+    await _write_tasks(session, run_id, site_id, lists, now)
+    # The one rule of an order's state: app.domain.orders.progress_state.
+    await refresh_order_states(session, sorted({o for part in parts for o in part.reserved.order_ids}), now)
+    summary = {**_summary(demand, sum((part.tally for part in parts), Counter())), "pick_lists": len(lists)}
     await pg.execute(_FINISH, run_id, "committed", json.dumps(summary), None, now)
     return summary
 
@@ -257,9 +274,12 @@ def _fingerprint(demand: OpenDemand, stock: list[StockAt], today: date) -> str:
     return fingerprint(demand.lines, demand.products, demand.destinations, stock, today)
 
 
-def _plan(demand: OpenDemand, stock: list[StockAt], options: RunOptions, today: date) -> Plan:
+def _plan(
+    demand: OpenDemand, lines: list[OpenLine], stock: list[StockAt], options: RunOptions, today: date
+) -> Plan:
+    """The plan of these lines (all of `demand`'s, or a part's) and their stock, under the run's rules."""
     return plan_dispatch(
-        demand.lines,
+        lines,
         demand.products,
         demand.destinations,
         stock,
@@ -270,50 +290,132 @@ def _plan(demand: OpenDemand, stock: list[StockAt], options: RunOptions, today: 
     )
 
 
-def _summary(demand: OpenDemand, plan: Plan) -> dict[str, Any]:
-    requested = sum(line.need for line in demand.lines)
-    allocated = plan.units_allocated
+def _tally(lines: Sequence[OpenLine], plan: Plan) -> Counter[str]:
+    """A plan's figures that add up over a run's parts."""
+    return Counter(
+        units_requested=sum(line.need for line in lines),
+        units_allocated=plan.units_allocated,
+        shortage_units=sum(line.shortage_units for a in plan.allocations for line in a.lines),
+        tasks=len(plan.tasks),
+    )
+
+
+def _summary(demand: OpenDemand, tally: Counter[str]) -> dict[str, Any]:
+    requested, allocated = tally["units_requested"], tally["units_allocated"]
     return {
         "lines": len(demand.lines),
         "products": len(demand.products),
         "destinations": len(demand.destinations),
         "units_requested": requested,
         "units_allocated": allocated,
-        "shortage_units": sum(line.shortage_units for a in plan.allocations for line in a.lines),
-        "tasks": len(plan.tasks),
+        "shortage_units": tally["shortage_units"],
+        "tasks": tally["tasks"],
         "fill_rate": round(allocated / requested, 4) if requested else 1.0,
     }
 
 
-async def _write(
+# A run's lines per part (`parts_by_product`). A smaller run is one part; a run of 100,000 lines is ten,
+# and each of the nine after the first is planned while PostgreSQL writes the one before.
+PART_LINES = 10_000
+
+
+class _Part(NamedTuple):
+    """One part of a run, planned, with the rows and sums its writes need (all computed in a thread)."""
+
+    lines: int
+    tasks: tuple[Task, ...]
+    explained: list[tuple[Any, ...]]
+    reserved: _Reserved
+    tally: Counter[str]
+
+
+async def _plan_and_reserve(
     session: AsyncSession,
     run_id: int,
-    site_id: int,
     demand: OpenDemand,
-    plan: Plan,
+    stock: list[StockAt],
+    options: RunOptions,
+    today: date,
     now: datetime,
+    progress: _Progress | None,
     max_tasks: int,
-) -> int:
-    """Every row of a committed run, in bulk; returns the number of pick lists."""
+) -> tuple[list[_Part], list[tuple[str, list[Task]]]]:
+    """Plan the run part by part, writing each part's explanation, reservations and lines' allocated
+    units while the next part is planned: PostgreSQL and this process work side by side (one after the
+    other, each was idle while the other worked). Returns the parts and the run's pick lists, which are
+    cut while the last part is written (a list is a cut of a zone's tasks in walking order: it needs
+    every part's tasks)."""
+    pieces = parts_by_product(demand.lines, stock, PART_LINES)
+    total, done = len(demand.lines), 0
+    planned: list[_Part] = []
+    for lines, held in pieces:
+        args = (run_id, demand, lines, held, options, today)
+        if planned:
+            part = await _beside(_write_part(session, planned[-1], now), _plan_part, *args)
+        else:
+            part = await asyncio.to_thread(_plan_part, *args)
+        planned.append(part)
+        done += part.lines
+        await _report(progress, "allocating", total, done)
+    tasks = [task for part in planned for task in part.tasks]
+    lists = await _beside(_write_part(session, planned[-1], now), pick_lists, tasks, max_tasks)
+    return planned, lists
+
+
+def _plan_part(
+    run_id: int,
+    demand: OpenDemand,
+    lines: list[OpenLine],
+    stock: list[StockAt],
+    options: RunOptions,
+    today: date,
+) -> _Part:
+    plan = _plan(demand, lines, stock, options, today)
+    return _Part(
+        len(lines),
+        plan.tasks,
+        _explanation_rows(run_id, demand, plan),
+        _Reserved.of(lines, plan.tasks),
+        _tally(lines, plan),
+    )
+
+
+async def _beside(statements: Awaitable[None], function: Callable[..., _T], *args: Any) -> _T:
+    """`function(*args)` in a thread while `statements` run on the connection; both done, its result.
+
+    If the statements fail, the thread's result is dropped (the thread only reads; it ends on its own).
+    """
+    computing = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        await statements
+    except BaseException:
+        computing.cancel()
+        raise
+    return await computing
+
+
+async def _write_part(session: AsyncSession, part: _Part, now: datetime) -> None:
+    """A part's explanation, the stock its tasks set aside, and its lines' allocated units."""
+    pg, reserved = await driver(session), part.reserved
+    await pg.copy_records_to_table("dispatch_run_lines", columns=_RUN_LINE_COLUMNS, records=part.explained)
+    await apply_reserved(session, reserved.by_key, now)  # rows locked by available_stock(lock=True)
+    if reserved.line_ids:
+        await pg.execute(_ALLOCATE_LINES, int_array(reserved.line_ids), int_array(reserved.line_units), now)
+
+
+async def _write_tasks(
+    session: AsyncSession, run_id: int, site_id: int, lists: list[tuple[str, list[Task]]], now: datetime
+) -> None:
+    """The run's pick lists and their tasks, in bulk."""
+    if not lists:
+        return
     pg = await driver(session)
-    live.changed(session, site_id, Topic.DISPATCH, Topic.ORDERS, Topic.PICKING, Topic.STOCK)
-    explained = await asyncio.to_thread(_explanation_rows, run_id, demand, plan)
-    await pg.copy_records_to_table("dispatch_run_lines", columns=_RUN_LINE_COLUMNS, records=explained)
-    if not plan.tasks:
-        return 0
-    lists = await asyncio.to_thread(pick_lists, plan.tasks, max_tasks)
     numbers = [f"{run_id}-{n:03d}" for n in range(1, len(lists) + 1)]
     rows = await pg.fetch(_INSERT_LISTS, numbers, site_id, run_id, [zone for zone, _ in lists], now)
     id_of = {row["number"]: row["id"] for row in rows}
     list_ids = [id_of[number] for number in numbers]
     tasks = await asyncio.to_thread(_task_rows, run_id, list_ids, lists)  # 0.1 s at 100,000 tasks
     await pg.copy_records_to_table("pick_tasks", columns=TASK_COLUMNS, records=tasks)
-    reserved = await asyncio.to_thread(_Reserved.of, demand, plan.tasks)  # 0.2 s at 100,000 tasks
-    await apply_reserved(session, reserved.by_key, now)  # rows locked by available_stock(lock=True)
-    await pg.execute(_ALLOCATE_LINES, reserved.line_ids, reserved.line_units, now)
-    # The one rule of an order's state: app.domain.orders.progress_state.
-    await refresh_order_states(session, reserved.order_ids, now)
-    return len(lists)
 
 
 def _task_rows(
@@ -336,7 +438,7 @@ class _Reserved(NamedTuple):
     order_ids: list[int]
 
     @classmethod
-    def of(cls, demand: OpenDemand, tasks: Sequence[Task]) -> _Reserved:
+    def of(cls, lines: Sequence[OpenLine], tasks: Sequence[Task]) -> _Reserved:
         by_key: dict[tuple[int, int, int], int] = {}
         by_line: dict[int, int] = {}
         for t in tasks:
@@ -348,7 +450,7 @@ class _Reserved(NamedTuple):
             sorted(by_key.items()),
             line_ids,
             [by_line[i] for i in line_ids],
-            sorted({line.order_id for line in demand.lines if line.line_id in by_line}),
+            sorted({line.order_id for line in lines if line.line_id in by_line}),
         )
 
 
@@ -413,14 +515,16 @@ class _Progress:
     def __init__(self, engine: AsyncEngine, run_id: int) -> None:
         self.engine, self.run_id = engine, run_id
 
-    async def __call__(self, phase: str, total: int | None) -> None:
+    async def __call__(self, phase: str, total: int | None, done: int | None) -> None:
+        """The run's phase, its number of lines and how many are planned (None: unchanged)."""
         async with self.engine.connect() as connection:
             await connection.execute(
                 text(
                     "UPDATE dispatch_runs SET phase = CAST(:phase AS text), status = 'running', "
-                    "progress_total = coalesce(CAST(:total AS integer), progress_total) WHERE id = :id"
+                    "progress_total = coalesce(CAST(:total AS integer), progress_total), "
+                    "progress_done = coalesce(CAST(:done AS integer), progress_done) WHERE id = :id"
                 ),
-                {"phase": phase, "total": total, "id": self.run_id},
+                {"phase": phase, "total": total, "done": done, "id": self.run_id},
             )
             await connection.commit()
 
@@ -434,10 +538,10 @@ class _Progress:
 
 
 async def _report(
-    progress: Callable[[str, int | None], Awaitable[None]] | None, phase: str, total: int | None = None
+    progress: _Progress | None, phase: str, total: int | None = None, done: int | None = None
 ) -> None:
     if progress is not None:
-        await progress(phase, total)
+        await progress(phase, total, done)
 
 
 _SITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dispatch-run:' || $1::bigint, 0))"
@@ -492,5 +596,5 @@ TASK_COLUMNS = [
 ]
 _ALLOCATE_LINES = """
     UPDATE dispatch_order_lines l SET allocated = l.allocated + k.units, updated_at = $3
-    FROM unnest($1::bigint[], $2::int[]) AS k(id, units) WHERE l.id = k.id
+    FROM unnest($1::text::bigint[], $2::text::int[]) AS k(id, units) WHERE l.id = k.id
 """

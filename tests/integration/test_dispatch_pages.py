@@ -153,7 +153,14 @@ async def test_a_queued_run_shows_its_progress_until_the_worker_commits_it(lyon,
         page = await client.get(run_url)
         assert 'id="run-progress"' in page.text and 'hx-trigger="every 500ms"' in page.text
         poll = await client.get(run_url + "/progress", headers=HX)
-        assert poll.status_code == 200 and "<progress" in poll.text
+        assert poll.status_code == 200 and '<progress max="100" value="5"' in poll.text
+        async with db.transaction() as s:  # as the worker reports it, half of the lines planned
+            total = await s.scalar(
+                text("""UPDATE dispatch_runs SET status = 'running', phase = 'allocating',
+                        progress_done = progress_total / 2 RETURNING progress_total""")
+            )
+        poll = await client.get(run_url + "/progress", headers=HX)
+        assert f'<progress max="100" value="{15 + 70 * (total // 2) // total}"' in poll.text
         async with db.reads() as s:
             request_id = await s.scalar(text("SELECT id FROM job_requests WHERE function = 'dispatch_run'"))
         await run_request(

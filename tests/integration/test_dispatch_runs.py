@@ -4,6 +4,7 @@ stale previews refused, replays, two commits at once, large runs on the worker."
 import asyncio
 import threading
 import uuid
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -211,6 +212,95 @@ async def test_a_large_run_is_queued_and_committed_by_the_worker_with_its_progre
         lists = await s.scalar(select(func.count()).select_from(PickList))
     assert (run.status, run.phase, run.progress_done) == ("committed", "committed", 4)
     assert run.summary["units_allocated"] == 120 and explained == 4 and lists >= 1
+    await assert_stock_invariants(db)
+
+
+async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, site, monkeypatch):
+    """A large run is planned and written in parts of whole products (PART_LINES lines each); here every
+    product is a part of its own, through the worker, and what it writes is what the preview planned at
+    once: tasks, pick lists cut across the parts, explanation, reservations and lines' allocations."""
+    from app.services import dispatch_runs
+
+    ids = await make_destinations(db, Dest("N1", 1), Dest("N2", 2, min_units=12), Dest("N3", 2, max_units=30))
+    for sku, needs in (
+        ("SKU-WATER", (24, 45, 60)),
+        ("SKU-YOG", (30, 18, 50)),
+        ("SKU-GLOVE", (15, 25, 40)),
+        ("SKU-FLOUR", (12, 35, 9)),
+    ):
+        for code, need in zip(("N1", "N2", "N3"), needs, strict=True):
+            await make_order(db, site, ids[code], [(sku, need), (sku, 3)], priority=1 if code == "N1" else 2)
+    for sku, units, location in (
+        ("SKU-WATER", 72, "A-01-01"),
+        ("SKU-WATER", 30, "B-01-01"),
+        ("SKU-FLOUR", 50, "B-01-01"),
+    ):
+        await receive(db, site, sku, units, location)
+    await receive(db, site, "SKU-GLOVE", 40, "A-01-02", lot="G1")
+    await receive(db, site, "SKU-YOG", 36, "A-01-03", lot="Y1", expiry=date(2026, 12, 20))
+    await receive(db, site, "SKU-YOG", 24, "B-01-01", lot="Y2", expiry=date(2026, 12, 10))
+    preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
+    monkeypatch.setattr(dispatch_runs, "PART_LINES", 1)
+    reports = []
+    report = dispatch_runs._Progress.__call__
+
+    async def recorded(self, phase, total, done):
+        reports.append((phase, total, done))
+        await report(self, phase, total, done)
+
+    monkeypatch.setattr(dispatch_runs._Progress, "__call__", recorded)
+    _status, answer = await start_dispatch_run(
+        db,
+        site,
+        RunOptions(),
+        expected_inputs=None,  # the worker's clock is today's, not NOW: the digest would differ by the date
+        actor=ACTOR,
+        idempotency_key=uuid.uuid4().hex,
+        now=NOW,
+        inline_max_lines=0,
+        pick_list_max_tasks=2,
+    )
+    async with db.sessions() as s:
+        request_id = await s.scalar(select(JobRequest.id).where(JobRequest.function == JOB))
+    assert (await run_request(db, request_id, JOB_BODIES, worker_id="w1", now=NOW))["tasks"] > 8
+
+    planned = preview.plan.tasks
+    lists = pick_lists(planned, 2)
+    async with db.sessions() as s:
+        run = await s.get(DispatchRun, answer["run_id"])
+        written = (
+            await s.execute(
+                text("""SELECT l.zone, t.order_line_id, t.product_id, t.location_id, t.lot_id, t.quantity
+                        FROM pick_tasks t JOIN pick_lists l ON l.id = t.pick_list_id
+                        ORDER BY l.number, t.id""")
+            )
+        ).all()
+        explained = (
+            await s.execute(text("SELECT product_id, destination_id, units, reason FROM dispatch_run_lines"))
+        ).all()
+        allocated = dict((await s.execute(text("SELECT id, allocated FROM dispatch_order_lines"))).all())
+    assert run.status == "committed" and run.summary == {**preview.summary(), "pick_lists": len(lists)}
+    assert [tuple(row) for row in written] == [
+        (zone, t.line_id, t.product_id, t.location_id, t.lot_id, t.units)
+        for zone, tasks in lists
+        for t in tasks
+    ]
+    sku_to_id = {terms.sku: terms.product_id for terms in preview.demand.products.values()}
+    code_to_id = {terms.code: terms.destination_id for terms in preview.demand.destinations.values()}
+    assert sorted(tuple(row) for row in explained) == sorted(
+        (sku_to_id[a.supply.product], code_to_id[line.destination_code], line.units, line.reason.value)
+        for a in preview.plan.allocations
+        for line in a.lines
+    )
+    per_line = Counter()
+    for t in planned:
+        per_line[t.line_id] += t.units
+    assert {line_id: units for line_id, units in allocated.items() if units} == per_line
+    allocating = [done for phase, total, done in reports if phase == "allocating"]
+    lines = len(preview.demand.lines)
+    assert len(allocating) == 5 and allocating == sorted(set(allocating))  # once before, once per product
+    assert (allocating[0], allocating[-1]) == (0, lines)
+    assert reports[-1] == ("writing", lines, lines)
     await assert_stock_invariants(db)
 
 

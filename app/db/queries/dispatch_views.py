@@ -36,6 +36,7 @@ class RunRow:
     status: str
     phase: str
     progress_total: int
+    progress_done: int
     summary: dict[str, Any]
     error: dict[str, Any] | None
     created_by: str | None
@@ -130,8 +131,8 @@ async def open_demand_figures(session: AsyncSession, site_id: int, states: list[
 
 
 _RUN_COLUMNS = """
-    r.id, r.site_id, r.policy, r.rounding, r.spill, r.status, r.phase, r.progress_total, r.summary, r.error,
-    u.full_name, r.created_at, r.finished_at
+    r.id, r.site_id, r.policy, r.rounding, r.spill, r.status, r.phase, r.progress_total, r.progress_done,
+    r.summary, r.error, u.full_name, r.created_at, r.finished_at
 """
 
 

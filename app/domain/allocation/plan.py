@@ -107,6 +107,37 @@ class Plan:
         return sum(task.units for task in self.tasks)
 
 
+def parts_by_product(
+    lines: Iterable[OpenLine], stock: Iterable[StockAt], max_lines: int
+) -> list[tuple[list[OpenLine], list[StockAt]]]:
+    """A run's lines and stock cut into parts of whole products, in product order, each closed once it
+    holds `max_lines` lines or more (a product's lines are never split; stock no line asks for is left
+    out, as the plan ignores it).
+
+    A product's share and placement depend on its own lines and stock only (a destination's limits apply
+    per product), so the plans of the parts together are the plan of the whole: a large run can be
+    planned part by part while the database writes the parts already planned.
+    """
+    lines_of: dict[int, list[OpenLine]] = {}
+    for line in lines:
+        lines_of.setdefault(line.product_id, []).append(line)
+    stock_of: dict[int, list[StockAt]] = {}
+    for piece in stock:
+        stock_of.setdefault(piece.product_id, []).append(piece)
+    parts: list[tuple[list[OpenLine], list[StockAt]]] = []
+    part_lines: list[OpenLine] = []
+    part_stock: list[StockAt] = []
+    for product_id in sorted(lines_of):
+        part_lines.extend(lines_of[product_id])
+        part_stock.extend(stock_of.get(product_id, ()))
+        if len(part_lines) >= max_lines:
+            parts.append((part_lines, part_stock))
+            part_lines, part_stock = [], []
+    if part_lines:
+        parts.append((part_lines, part_stock))
+    return parts
+
+
 def plan_dispatch(
     lines: Iterable[OpenLine],
     products: Mapping[int, ProductTerms],

@@ -2,12 +2,20 @@
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.domain.allocation import Policy, Rounding
-from app.domain.allocation.plan import DestinationTerms, OpenLine, ProductTerms, StockAt, plan_dispatch
+from app.domain.allocation.plan import (
+    DestinationTerms,
+    OpenLine,
+    ProductTerms,
+    StockAt,
+    parts_by_product,
+    plan_dispatch,
+)
 
 TODAY = date(2026, 11, 29)
 DUE = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -165,3 +173,29 @@ def test_plans_stay_within_stock_match_the_shares_and_ignore_input_order(scenari
     rng.shuffle(shuffled_stock)
     again = plan(shuffled_lines, products, destinations, shuffled_stock, policy)
     assert Counter(again.tasks) == Counter(result.tasks)
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), st.sampled_from(list(Policy)), st.integers(1, 12))
+def test_a_plan_made_part_by_part_is_the_plan_of_the_whole(scenario, policy, max_lines):
+    """A commit plans a large run in parts of whole products, writing each while it plans the next."""
+    lines, products, destinations, stock = scenario
+    whole = plan(lines, products, destinations, stock, policy)
+    parts = parts_by_product(lines, stock, max_lines)
+    for part_lines, part_stock in parts:
+        assert {ln.product_id for ln in part_lines} >= {s.product_id for s in part_stock}
+        assert len(part_lines) >= 1
+    for (before, _), (after, _) in pairwise(parts):  # whole products, in order, and a part closes
+        last = max(ln.product_id for ln in before)  # with the product that brings it to `max_lines`
+        assert len(before) >= max_lines > len([ln for ln in before if ln.product_id != last])
+        assert last < min(ln.product_id for ln in after)
+    assert sorted(ln for part_lines, _ in parts for ln in part_lines) == sorted(lines)
+    wanted = {ln.product_id for ln in lines}
+    assert sorted(s for _, part_stock in parts for s in part_stock) == sorted(
+        s for s in stock if s.product_id in wanted
+    )
+    planned = [plan(part_lines, products, destinations, held, policy) for part_lines, held in parts]
+    assert Counter(t for p in planned for t in p.tasks) == Counter(whole.tasks)
+    by_product = {a.supply.product: a for a in whole.allocations}
+    joined = [a for p in planned for a in p.allocations]
+    assert len(joined) == len(by_product) and all(by_product[a.supply.product] == a for a in joined)
