@@ -322,7 +322,7 @@ PART_LINES = 10_000
 class _Part(NamedTuple):
     """One part of a run, planned, with the rows and sums its writes need (all computed in a thread)."""
 
-    lines: int
+    line_count: int
     tasks: tuple[Task, ...]
     explained: list[tuple[Any, ...]]
     reserved: _Reserved
@@ -341,10 +341,9 @@ async def _plan_and_reserve(
     max_tasks: int,
 ) -> tuple[list[_Part], list[tuple[str, list[Task]]]]:
     """Plan the run part by part, writing each part's explanation, reservations and lines' allocated
-    units while the next part is planned: PostgreSQL and this process work side by side (one after the
-    other, each was idle while the other worked). Returns the parts and the run's pick lists, which are
-    cut while the last part is written (a list is a cut of a zone's tasks in walking order: it needs
-    every part's tasks)."""
+    units while the next part is planned: PostgreSQL and this process work side by side instead of in
+    turn. Returns the parts and the run's pick lists, which are cut while the last part is written (a
+    list is a cut of a zone's tasks in walking order: it needs every part's tasks)."""
     pieces = parts_by_product(demand.lines, stock, PART_LINES)
     total, done = len(demand.lines), 0
     planned: list[_Part] = []
@@ -355,7 +354,7 @@ async def _plan_and_reserve(
         else:
             part = await asyncio.to_thread(_plan_part, *args)
         planned.append(part)
-        done += part.lines
+        done += part.line_count
         await _report(progress, "allocating", total, done)
     tasks = [task for part in planned for task in part.tasks]
     lists = await _beside(_write_part(session, planned[-1], now), pick_lists, tasks, max_tasks)
