@@ -388,7 +388,8 @@ async def _beside(statements: Awaitable[None], function: Callable[..., _T], *arg
     try:
         await statements
     except BaseException:
-        computing.cancel()
+        if not computing.cancel():  # done already: its own failure, if any, is not logged as unretrieved
+            computing.exception()
         raise
     return await computing
 

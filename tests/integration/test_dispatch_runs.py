@@ -215,12 +215,8 @@ async def test_a_large_run_is_queued_and_committed_by_the_worker_with_its_progre
     await assert_stock_invariants(db)
 
 
-async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, site, monkeypatch):
-    """A large run is planned and written in parts of whole products (PART_LINES lines each); here every
-    product is a part of its own, through the worker, and what it writes is what the preview planned at
-    once: tasks, pick lists cut across the parts, explanation, reservations and lines' allocations."""
-    from app.services import dispatch_runs
-
+async def make_four_products_demand(db, site):
+    """Three destinations ordering the four products, two lines per order; stock short on most."""
     ids = await make_destinations(db, Dest("N1", 1), Dest("N2", 2, min_units=12), Dest("N3", 2, max_units=30))
     for sku, needs in (
         ("SKU-WATER", (24, 45, 60)),
@@ -239,6 +235,15 @@ async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, sit
     await receive(db, site, "SKU-GLOVE", 40, "A-01-02", lot="G1")
     await receive(db, site, "SKU-YOG", 36, "A-01-03", lot="Y1", expiry=date(2026, 12, 20))
     await receive(db, site, "SKU-YOG", 24, "B-01-01", lot="Y2", expiry=date(2026, 12, 10))
+
+
+async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, site, monkeypatch):
+    """A large run is planned and written in parts of whole products (PART_LINES lines each); here every
+    product is a part of its own, through the worker, and what it writes is what the preview planned at
+    once: tasks, pick lists cut across the parts, explanation, reservations and lines' allocations."""
+    from app.services import dispatch_runs
+
+    await make_four_products_demand(db, site)
     preview = await preview_dispatch_run(db, site, RunOptions(), now=NOW)
     monkeypatch.setattr(dispatch_runs, "PART_LINES", 1)
     reports = []
@@ -301,6 +306,32 @@ async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, sit
     assert len(allocating) == 5 and allocating == sorted(set(allocating))  # once before, once per product
     assert (allocating[0], allocating[-1]) == (0, lines)
     assert reports[-1] == ("writing", lines, lines)
+    await assert_stock_invariants(db)
+
+
+async def test_a_run_that_fails_in_a_later_part_writes_nothing(db, site, monkeypatch):
+    """Parts are written in the run's one transaction: a failure in the third part undoes the first two."""
+    from app.services import dispatch_runs
+
+    await make_four_products_demand(db, site)
+    monkeypatch.setattr(dispatch_runs, "PART_LINES", 1)
+    apply = dispatch_runs.apply_reserved
+    calls = []
+
+    async def failing_third(session, changes, now):
+        calls.append(changes)
+        if len(calls) == 3:
+            await session.execute(text("SELECT 1 / 0"))
+        await apply(session, changes, now)
+
+    monkeypatch.setattr(dispatch_runs, "apply_reserved", failing_third)
+    with pytest.raises(DBAPIError, match="division by zero"):
+        await start(db, site)
+    assert len(calls) == 3
+    async with db.sessions() as s:
+        assert (await s.execute(text(_ROW_COUNTS))).one()[:4] == (0, 0, 0, 0)
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
+        assert await s.scalar(text("SELECT sum(allocated) FROM dispatch_order_lines")) == 0
     await assert_stock_invariants(db)
 
 
