@@ -105,10 +105,21 @@ class PreviewAnswer:
 
 
 @dataclass(frozen=True)
+class RunProgress:
+    """How far a run is: its phase, and how many of its lines are planned (a queued run is planned in
+    parts, so the figure grows while it allocates)."""
+
+    phase: str  # queued, loading, allocating, writing, then the final status
+    lines: int
+    planned: int
+
+
+@dataclass(frozen=True)
 class RunAnswer:
     id: int
     site: str
     status: str  # queued, running, committed, stale (inputs changed), failed
+    progress: RunProgress
     policy: str
     rounding: str
     spill: bool
@@ -195,6 +206,7 @@ def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -
         run.id,
         site,
         run.status,
+        RunProgress(run.phase, run.progress_total, run.progress_done),
         run.policy,
         run.rounding,
         run.spill,

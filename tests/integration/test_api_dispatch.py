@@ -2,12 +2,19 @@
 
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
+from app.asgi import create_app
+from app.services.jobs import JOB_BODIES, run_request
+from app.settings import load_settings
+from tests.conftest import TEST_ENV
 from tests.helpers import threads_running
 from tests.integration.test_api_stock import assert_problem, bearer
-from tests.integration.test_dispatch_pages import lyon  # noqa: F401 - the worked example at LYS
+from tests.integration.test_dispatch_pages import BASE, lyon  # noqa: F401 - the worked example at LYS
 
 RUNS = "/api/v1/dispatch-runs"
 
@@ -49,6 +56,24 @@ async def test_a_commit_confirms_its_preview_once_and_returns_the_explanation(cl
     assert shown.status_code == 200 and shown.json()["explanations_total"] == 4
     listed = await client.get(RUNS, params={"site": "LYS"}, headers=auth)
     assert [r["id"] for r in listed.json()] == [run["id"]]
+
+
+async def test_a_queued_run_reports_its_progress_until_the_worker_commits_it(lyon, db_urls, db):  # noqa: F811
+    settings = load_settings({**TEST_ENV, "DISPATCH_INLINE_MAX_LINES": "0"})  # every run goes to the worker
+    async with AsyncTestClient(create_app(settings, database_url=db_urls.libpq), base_url=BASE) as client:
+        auth = await bearer(client, "supervisor")
+        headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        queued = await client.post(RUNS, json={"site": "LYS", "preview": False}, headers=headers)
+        assert queued.status_code == 202, queued.text
+        shown = await client.get(queued.headers["location"], headers=auth)
+        run = shown.json()
+        assert run["status"] == "queued" and run["progress"] == {"phase": "queued", "lines": 4, "planned": 0}
+        async with db.reads() as s:
+            request_id = await s.scalar(text("SELECT id FROM job_requests WHERE function = 'dispatch_run'"))
+        await run_request(db, request_id, JOB_BODIES, worker_id="w", now=datetime.now(UTC))
+        run = (await client.get(queued.headers["location"], headers=auth)).json()
+        assert run["status"] == "committed" and run["summary"]["units_allocated"] == 120
+        assert run["progress"] == {"phase": "committed", "lines": 4, "planned": 4}
 
 
 async def test_a_commit_on_a_stale_preview_is_a_409_problem(client, lyon):  # noqa: F811
