@@ -161,6 +161,9 @@ async def test_a_queued_run_shows_its_progress_until_the_worker_commits_it(lyon,
             )
         poll = await client.get(run_url + "/progress", headers=HX)
         assert f'<progress max="100" value="{15 + 70 * (total // 2) // total}"' in poll.text
+        assert f"{total // 2} sur {total} lignes réparties" in poll.text
+        poll = await client.get(run_url + "/progress", headers={**HX, "Accept-Language": "en"})
+        assert f"{total // 2} of {total} lines planned" in poll.text
         async with db.reads() as s:
             request_id = await s.scalar(text("SELECT id FROM job_requests WHERE function = 'dispatch_run'"))
         await run_request(
