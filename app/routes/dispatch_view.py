@@ -116,8 +116,7 @@ async def _view(db: Database, preview: RunPreview, filters: Filters) -> PreviewV
     # event loop (as the plan itself is, see app/services/dispatch_runs.py).
     selected = await asyncio.to_thread(_select, preview, filters)
     demand = preview.demand
-    product_ids = {terms.sku: terms.product_id for terms in demand.products.values()}
-    destination_ids = {terms.code: terms.destination_id for terms in demand.destinations.values()}
+    product_ids, destination_ids = demand.product_id_by_sku, demand.destination_id_by_code
     async with db.reads() as session:
         product_names, destination_names = await names_of(
             session,

@@ -457,8 +457,7 @@ class _Reserved(NamedTuple):
 def _explanation_rows(run_id: int, demand: OpenDemand, plan: Plan) -> list[tuple[Any, ...]]:
     """In key order (product, then destination): the primary key's index then grows at its right edge
     instead of taking each row at a random place (about 0.15 s less for 100,000 rows)."""
-    sku_to_id = {terms.sku: terms.product_id for terms in demand.products.values()}
-    code_to_id = {terms.code: terms.destination_id for terms in demand.destinations.values()}
+    sku_to_id, code_to_id = demand.product_id_by_sku, demand.destination_id_by_code
     rows: list[tuple[Any, ...]] = []
     # Ids are unique within each sort, so the allocations and lines themselves are never compared.
     for product_id, allocation in sorted((sku_to_id[a.supply.product], a) for a in plan.allocations):

@@ -290,8 +290,7 @@ async def test_a_run_committed_part_by_part_writes_the_plan_of_the_whole(db, sit
         for zone, tasks in lists
         for t in tasks
     ]
-    sku_to_id = {terms.sku: terms.product_id for terms in preview.demand.products.values()}
-    code_to_id = {terms.code: terms.destination_id for terms in preview.demand.destinations.values()}
+    sku_to_id, code_to_id = preview.demand.product_id_by_sku, preview.demand.destination_id_by_code
     assert sorted(tuple(row) for row in explained) == sorted(
         (sku_to_id[a.supply.product], code_to_id[line.destination_code], line.units, line.reason.value)
         for a in preview.plan.allocations

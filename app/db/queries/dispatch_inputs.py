@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from app.domain.allocation.plan import DestinationTerms, OpenLine, ProductTerms, StockAt
@@ -24,6 +25,15 @@ class OpenDemand:
     lines: list[OpenLine]
     products: dict[int, ProductTerms]
     destinations: dict[int, DestinationTerms]
+
+    # The plan names products by SKU and destinations by code; what a run stores and shows names ids.
+    @cached_property
+    def product_id_by_sku(self) -> dict[str, int]:
+        return {terms.sku: terms.product_id for terms in self.products.values()}
+
+    @cached_property
+    def destination_id_by_code(self) -> dict[str, int]:
+        return {terms.code: terms.destination_id for terms in self.destinations.values()}
 
 
 _DEMAND = """
