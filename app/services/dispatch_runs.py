@@ -322,7 +322,6 @@ PART_LINES = 10_000
 class _Part(NamedTuple):
     """One part of a run, planned, with the rows and sums its writes need (all computed in a thread)."""
 
-    line_count: int
     tasks: tuple[Task, ...]
     explained: list[tuple[Any, ...]]
     reserved: _Reserved
@@ -354,7 +353,7 @@ async def _plan_and_reserve(
         else:
             part = await asyncio.to_thread(_plan_part, *args)
         planned.append(part)
-        done += part.line_count
+        done += len(lines)
         await _report(progress, "allocating", total, done)
     tasks = [task for part in planned for task in part.tasks]
     lists = await _beside(_write_part(session, planned[-1], now), pick_lists, tasks, max_tasks)
@@ -371,7 +370,6 @@ def _plan_part(
 ) -> _Part:
     plan = _plan(demand, lines, stock, options, today)
     return _Part(
-        len(lines),
         plan.tasks,
         _explanation_rows(run_id, demand, plan),
         _Reserved.of(lines, plan.tasks),
