@@ -228,6 +228,19 @@ def login(page: Page, base_url: str, persona: Persona, password: str | None = No
         page.locator("main form button[type=submit]").click()
 
 
+def assert_fits_width(page: Page, *widths: int) -> None:
+    """At each window width, nothing pushes the page sideways (a wide table scrolls in its own region)."""
+    size = page.viewport_size
+    assert size is not None
+    try:
+        for width in widths:
+            page.set_viewport_size({"width": width, "height": size["height"]})
+            overflow = page.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, f"{page.url} is {overflow} px wider than a {width} px window"
+    finally:
+        page.set_viewport_size(size)
+
+
 def assert_accessible(page: Page) -> None:
     """Run axe-core on the page as it stands; fail on every serious or critical violation."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from app.db.urls import DatabaseUrls
 from tests.conftest import PERSONAS
-from tests.e2e.conftest import assert_accessible, login
+from tests.e2e.conftest import assert_accessible, assert_fits_width, login
 
 
 def test_login_page_in_french(page: Page, live_server: str) -> None:
@@ -186,6 +186,7 @@ def test_stock_page(stock_at_lyon: None, page: Page, live_server: str, path: str
     assert response is not None
     assert response.status == 200
     assert_accessible(page)
+    assert_fits_width(page, 800, 600)  # an 8" tablet, in landscape and upright
 
 
 def test_stock_search_answers_as_you_type_and_stays_accessible(

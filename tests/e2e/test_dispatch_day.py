@@ -30,7 +30,7 @@ from app.services.catalog import (
 )
 from app.settings import Settings
 from tests.conftest import PERSONAS
-from tests.e2e.conftest import ARTIFACTS, TABLET, assert_accessible, login, receive_stock
+from tests.e2e.conftest import ARTIFACTS, TABLET, assert_accessible, assert_fits_width, login, receive_stock
 
 
 def _gtin(body: str) -> str:
@@ -50,6 +50,8 @@ DESTINATIONS = [
     ("JOUR-M3", "Agence Douai", 2),
 ]
 STOCK = [("JOUR-JUS", "JOUR-A1", 60), ("JOUR-RIZ", "JOUR-A2", 50)]
+# The supervisor's screens on a tablet too: 10" and 9.7" ones in landscape, 8" ones in landscape and upright.
+TABLETS = (1280, 1024, 800, 600)
 DUE = (date.today() + timedelta(days=1)).strftime("%d/%m/%Y")
 ORDERS_CSV = f"""\
 Commande;Entrepôt;Destinataire;Article;Quantité;Échéance;Priorité;Lancer
@@ -167,10 +169,14 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     expect(page.locator("#preview")).to_contain_text("JOUR-JUS")
     expect(page.locator("#preview .chart")).to_be_visible()
     assert_accessible(page)
+    assert_fits_width(page, *TABLETS)
     page.get_by_role("button", name="Valider la répartition").click()
     page.wait_for_url(re.compile(r"/sites/LIL/dispatch/runs/\d+$"))
     expect(page.locator(".run-committed")).to_have_text("Validée")
     assert_accessible(page)
+    assert_fits_width(page, *TABLETS)
+    page.goto(f"{live_server}/sites/LIL/orders")
+    assert_fits_width(page, *TABLETS)
     reserved = query(lille, RESERVED)
     assert reserved == [(110,)]  # every pack: 10 of juice (M1 5, M2 3, M3 2), 5 of rice (M1 2, M3 3)
 
