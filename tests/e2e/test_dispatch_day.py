@@ -52,6 +52,12 @@ DESTINATIONS = [
 STOCK = [("JOUR-JUS", "JOUR-A1", 60), ("JOUR-RIZ", "JOUR-A2", 50)]
 # The supervisor's screens on a tablet too: 10" and 9.7" ones in landscape, 8" ones in landscape and upright.
 TABLETS = (1280, 1024, 800, 600)
+# Where the lists' Take buttons end, and how much of a table is hidden sideways: measured in one go, as the
+# lists redraw themselves when picking changes at the site.
+MEASURE_LISTS = """() => [
+  Math.max(...[...document.querySelectorAll('.is-open .btn-big')].map(e => e.getBoundingClientRect().right)),
+  Math.max(...[...document.querySelectorAll('.table-scroll')].map(r => r.scrollWidth - r.clientWidth)),
+]"""
 DUE = (date.today() + timedelta(days=1)).strftime("%d/%m/%Y")
 ORDERS_CSV = f"""\
 Commande;Entrepôt;Destinataire;Article;Quantité;Échéance;Priorité;Lancer
@@ -185,6 +191,15 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     tablet = context.new_page()
     try:
         login(tablet, live_server, PERSONAS["lille_operator"])
+        # On an 8" tablet held upright each list is a card, with its Take button across it.
+        upright = context.new_page()
+        upright.set_viewport_size({"width": 600, "height": TABLET["height"]})
+        upright.goto(f"{live_server}/sites/LIL/picking")
+        expect(upright.locator("tr.is-open .btn-big").first).to_be_visible()
+        right, hidden = upright.evaluate(MEASURE_LISTS)
+        assert right <= 600 and hidden <= 0, f"Take buttons end at {right} px; {hidden} px hidden sideways"
+        assert_fits_width(upright, 600)
+        upright.close()
         tablet.goto(f"{live_server}/sites/LIL/picking")
         tablet.locator("tr.is-open a").first.click()
         assert pick_the_list(tablet, short_first=True) >= 4
