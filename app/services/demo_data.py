@@ -17,6 +17,10 @@ from app.services.demo_words import CATEGORIES, CITIES, CUSTOMER_NAMES, Category
 
 PARIS = ZoneInfo("Europe/Paris")
 PRODUCT_COUNT = 2000
+# The week's promotion: a few products that many orders ask for and whose stock runs short, so that a
+# dispatch run has to share them out (and the policies, compared, give different splits).
+PROMOTED_COUNT = 40
+PROMOTED_SHARE = 0.3  # of the order lines
 GS1_FRANCE = "376"  # GS1 France prefixes run from 300 to 379
 
 
@@ -103,6 +107,7 @@ class DemoData:
     destinations: tuple[DemoDestination, ...]
     orders: tuple[DemoOrder, ...]
     users: tuple[DemoUser, ...]
+    promoted: tuple[DemoProduct, ...]  # on promotion this week (PROMOTED_COUNT, above)
 
 
 SITES = (DemoSite("LYS", "Lyon Saint-Priest"), DemoSite("LIL", "Lille Lesquin"))
@@ -139,9 +144,10 @@ def generate_demo(seed: int, today: date) -> DemoData:
     rng = random.Random(seed)  # noqa: S311 - reproducible on purpose; nothing here is secret
     locations = tuple(loc for site in SITES for loc in _site_locations(site.code))
     products = _products(rng)
+    promoted = products[:PROMOTED_COUNT]  # the catalogue comes shuffled: a mix of categories
     destinations = _destinations(rng)
-    orders = _orders(rng, today, products, destinations)
-    return DemoData(SITES, locations, products, destinations, orders, DEMO_USERS)
+    orders = _orders(rng, today, products, promoted, destinations)
+    return DemoData(SITES, locations, products, destinations, orders, DEMO_USERS, promoted)
 
 
 # ---------------------------------------------------------------- locations
@@ -250,6 +256,7 @@ def _orders(
     rng: random.Random,
     today: date,
     products: tuple[DemoProduct, ...],
+    promoted: tuple[DemoProduct, ...],
     destinations: tuple[DemoDestination, ...],
 ) -> tuple[DemoOrder, ...]:
     """A day of demand, numbered in due-time order."""
@@ -262,7 +269,8 @@ def _orders(
         priority = rng.choices((1, 2, 3), weights=(2, 6, 3))[0]
         due_at = _due_at(rng, today, stage)
         state = "draft" if stage == "draft" else "released"
-        orders.append(DemoOrder("", site, destination.code, state, priority, due_at, _lines(rng, products)))
+        lines = _lines(rng, products, promoted)
+        orders.append(DemoOrder("", site, destination.code, state, priority, due_at, lines))
     orders.sort(key=lambda o: (o.due_at, o.site_code, o.destination_code))  # stable: ties keep draw order
     return tuple(
         replace(order, number=f"CMD-{today:%Y%m%d}-{n:04d}") for n, order in enumerate(orders, start=1)
@@ -277,12 +285,19 @@ def _due_at(rng: random.Random, today: date, stage: str) -> datetime:
     return local.astimezone(UTC)
 
 
-def _lines(rng: random.Random, products: tuple[DemoProduct, ...]) -> tuple[DemoLine, ...]:
-    """1 to 25 lines of distinct products; most orders have a handful."""
+def _lines(
+    rng: random.Random, products: tuple[DemoProduct, ...], promoted: tuple[DemoProduct, ...]
+) -> tuple[DemoLine, ...]:
+    """1 to 25 lines of distinct products; most orders have a handful, and a share of them ask for the
+    week's promoted products."""
     count = min(25, max(1, round(rng.triangular(1, 25, 4))))
+    chosen: dict[str, DemoProduct] = {}
+    while len(chosen) < count:
+        product = rng.choice(promoted if rng.random() < PROMOTED_SHARE else products)
+        chosen.setdefault(product.sku, product)
     return tuple(
         DemoLine(n, product.sku, _quantity(rng, product.pack_size))
-        for n, product in enumerate(rng.sample(products, count), start=1)
+        for n, product in enumerate(chosen.values(), start=1)
     )
 
 

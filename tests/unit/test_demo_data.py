@@ -8,6 +8,7 @@ import pytest
 from biip.gtin import Gtin, GtinFormat
 
 from app.services.demo_data import DEMO_ACCOUNTS, DemoData, generate_demo
+from app.services.demo_stock import opening_stock
 from app.services.passwords import password_problem
 from app.services.users import USERNAME
 
@@ -161,3 +162,25 @@ def test_demo_accounts_can_log_in_and_are_scoped(demo):
     assert len(operators) == 2
     assert {u.site_codes for u in operators} == {("LYS",), ("LIL",)}
     assert next(u for u in demo.users if u.role == "supervisor").site_codes == ("LIL", "LYS")
+
+
+def test_the_promoted_products_are_short_and_wanted_by_many_so_a_run_shares_them(demo):
+    """What the demo's dispatch screen is there to show: not enough for everyone, a split to decide."""
+    stock = opening_stock(demo, 20261125, TODAY)
+    promoted = {product.sku for product in demo.promoted}
+    assert len(promoted) == 40
+    for site in ("LYS", "LIL"):
+        held: Counter[str] = Counter()
+        for line in stock:
+            if line.site == site:
+                held[line.product] += line.quantity
+        need: Counter[str] = Counter()
+        wanting: defaultdict[str, set[str]] = defaultdict(set)
+        for order in demo.orders:
+            if order.site_code == site:
+                for line in order.lines:
+                    need[line.sku] += line.quantity
+                    wanting[line.sku].add(order.destination_code)
+        shared = [sku for sku in promoted if 0 < held[sku] < need[sku] and len(wanting[sku]) >= 3]
+        assert len(shared) >= 20, f"{site}: only {len(shared)} promoted products to share out"
+        assert 0.3 <= sum(min(held[s], need[s]) for s in promoted) / sum(need[s] for s in promoted) <= 0.7
