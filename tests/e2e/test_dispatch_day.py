@@ -54,6 +54,9 @@ STOCK = [("JOUR-JUS", "JOUR-A1", 60), ("JOUR-RIZ", "JOUR-A2", 50)]
 TABLETS = (1280, 1024, 800, 600)
 # Where the lists' Take buttons end, and how much of a table is hidden sideways: measured in one go, as the
 # lists redraw themselves when picking changes at the site.
+# Cells of the lists laid out as anything but table cells (a flex cell draws its border off the row's line).
+NOT_CELLS = """() => [...document.querySelectorAll('.pick-lists td')]
+  .map(c => getComputedStyle(c).display).filter(d => d !== 'table-cell')"""
 MEASURE_LISTS = """() => [
   Math.max(...[...document.querySelectorAll('.is-open .btn-big')].map(e => e.getBoundingClientRect().right)),
   Math.max(...[...document.querySelectorAll('.table-scroll')].map(r => r.scrollWidth - r.clientWidth)),
@@ -191,6 +194,8 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     tablet = context.new_page()
     try:
         login(tablet, live_server, PERSONAS["lille_operator"])
+        tablet.goto(f"{live_server}/sites/LIL/picking")
+        assert tablet.locator(".pick-lists td").count() and tablet.evaluate(NOT_CELLS) == []
         # On an 8" tablet held upright each list is a card, with its Take button across it.
         upright = context.new_page()
         upright.set_viewport_size({"width": 600, "height": TABLET["height"]})
