@@ -6,12 +6,18 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from tests.conftest import PERSONAS
-from tests.e2e.conftest import login
+from tests.e2e.conftest import TABLET, login
 
 # Found by what they do, not by their words: the French catalog is still being written.
 USERS_LINK = "nav a[href^='/admin/users']"
 SIGN_OUT = "form[action='/logout'] button[type=submit]"
 QUEUE_BUTTON = "button[hx-post='/ops/queue-check']"
+# Rows the top bar takes: its brand, menu entries and buttons grouped by their vertical centre.
+TOPBAR_ROWS = """() => {
+  const centres = [...document.querySelectorAll('.topbar .brand, .mainnav a, .topbar-end .btn')]
+    .map(e => { const r = e.getBoundingClientRect(); return r.top + r.height / 2; }).sort((a, b) => a - b);
+  return centres.filter((c, i) => i === 0 || c - centres[i - 1] > 10).length;
+}"""
 
 
 def _path(page: Page, base_url: str) -> str:
@@ -29,6 +35,9 @@ def test_persona_signs_in_sees_their_menu_and_signs_out(page: Page, live_server:
     expect(page.locator(".whoami")).to_contain_text(persona.full_name)
     users_link = page.locator(USERS_LINK)
     expect(users_link).to_have_count(1 if role == "admin" else 0)
+    # On a 10" tablet in landscape the longest (French) menu keeps to two rows: the page has the rest.
+    page.set_viewport_size(TABLET)
+    assert page.evaluate(TOPBAR_ROWS) == 2
 
     if role == "admin":
         # The session travels in a Secure, host-only cookie, which Chromium keeps on http://127.0.0.1.
