@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - the well-known default production refuses
+# 32+ characters like a real key (a shorter HMAC key makes PyJWT warn on every token); production refuses it.
+DEV_SECRET = "dev-only-secret-change-me-in-production"  # noqa: S105 - the well-known default
 DEV_DATA_KEY = "dev-only-data-key-change-me"
 
 
