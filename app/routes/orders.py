@@ -25,10 +25,11 @@ from app.db.queries.orders import OPEN, OrderDetail, order_detail, order_page
 from app.db.queries.stock_views import site_zone
 from app.db.queries.users import SiteRow
 from app.domain.access import EVERYONE, SUPERVISORS
-from app.routes.common import client_ip, principal_of, site_for, sites_of
+from app.routes.common import client_ip, principal_of, site_for, site_in, sites_of
 from app.routes.scan_flows.flows import Form, many, new_key, one
 from app.services.errors import Invalid, NotFound, Refused
 from app.services.orders import (
+    MAX_LINES,
     MAX_PRIORITY,
     MAX_QUANTITY,
     OrderData,
@@ -36,6 +37,7 @@ from app.services.orders import (
     cancel_order,
     create_order,
     due_moment,
+    product_choice,
     release_order,
 )
 from app.services.users import Actor
@@ -186,6 +188,21 @@ class OrdersController(Controller):
             return await _form(request, ctx, here, replace(form, lines=(*form.lines, ("", ""))))
         return await _create(request, ctx, here, form, release=action == "release")
 
+    @get("/new/product", name="orders:product", opt=access(SUPERVISORS))
+    async def product(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        line: Annotated[int, QueryParameter(ge=1, le=MAX_LINES)],
+        line_product: FromQuery[str] = "",
+    ) -> Template:
+        """What a line's product field names, as it is typed: the product and its stock, or choices."""
+        async with ctx.db.reads() as session:  # one connection for the site check and the lookup
+            here = await site_in(session, principal_of(request), site)
+            choice = await product_choice(session, here.id, line_product[:64])
+        return Template("orders/_product.html", context={"n": line, "choice": choice})
+
     @get("/{order_id:int}", name="orders:detail")
     async def detail(
         self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], order_id: FromPath[int]
@@ -312,6 +329,8 @@ async def _form(
 ) -> Template:
     async with ctx.db.reads() as session:
         destinations = await destination_choices(session)
+        # What each typed product names, as the field said it while it was typed.
+        choices = [await product_choice(session, site.id, product) for product, _quantity in form.lines]
     return page(
         request,
         "orders/new.html",
@@ -320,5 +339,6 @@ async def _form(
         site=site,
         form=form,
         destinations=destinations,
+        choices=choices,
         error=error,
     )

@@ -24,6 +24,7 @@ from app.db.live import Topic
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Site
 from app.db.models.orders import ORDER_SOURCES
 from app.db.queries.orders import order_detail
+from app.db.queries.stock_search import MIN_FRAGMENT, StockRow, search_stock
 from app.db.session import Database, driver
 from app.domain.orders import (
     LineProgress,
@@ -245,6 +246,38 @@ async def _products(session: AsyncSession, lines: Sequence[OrderLineData]) -> li
             )
         found.append(product)
     return found
+
+
+@dataclass(frozen=True)
+class ProductChoice:
+    """What a new order's product field names, with the stock at the site: the product the order will
+    take (its SKU or one of its barcodes, as `create_order` reads it), or else the products it may mean."""
+
+    typed: str
+    found: StockRow | None = None
+    choices: tuple[StockRow, ...] = ()
+
+
+CHOICES = 5  # products offered for a line: enough to tell similar names apart, short enough to read
+
+
+async def product_choice(session: AsyncSession, site_id: int, typed: str) -> ProductChoice:
+    """The product a line will take, else those in use whose SKU or name holds what was typed (accents
+    and case aside), the ones in stock at the site first."""
+    typed = typed.strip()
+    if not typed:
+        return ProductChoice(typed)
+    try:
+        product = await find_product(session, typed)
+    except NotFound:
+        pass
+    else:  # its stock here: the search by SKU finds it first
+        rows = (await search_stock(session, site_id, product.sku, CHOICES)).rows
+        return ProductChoice(typed, next((row for row in rows if row.product_id == product.id), None))
+    if len(typed) < MIN_FRAGMENT:
+        return ProductChoice(typed)
+    rows = (await search_stock(session, site_id, typed, CHOICES + 1)).rows
+    return ProductChoice(typed, choices=tuple(row for row in rows if row.is_active)[:CHOICES])
 
 
 _NEXT_NUMBER = """

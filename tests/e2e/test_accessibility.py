@@ -291,6 +291,21 @@ def test_a_line_is_added_to_a_new_order_without_losing_what_was_typed(
     assert_accessible(page)
 
 
+def test_a_new_orders_product_is_found_by_words_of_its_name(
+    orders_at_lyon: int, page: Page, live_server: str
+) -> None:
+    login(page, live_server, PERSONAS["supervisor"])
+    page.goto(f"{live_server}/sites/LYS/orders/new")
+    page.locator("#l-product-1").press_sequentially("yaourt nat", delay=20)
+    choice = page.locator("#l-found-1 button[value='A11Y-YOG']")
+    expect(choice).to_contain_text("Yaourt nature x4")
+    assert_accessible(page)
+    choice.click()
+    expect(page.locator("#l-product-1")).to_have_value("A11Y-YOG")
+    expect(page.locator("#l-found-1 .is-found")).to_contain_text("15 disponibles ici")
+    expect(page.locator("#l-quantity-1")).to_be_focused()
+
+
 @pytest.mark.parametrize("path", ["/sites/LYS/board", "/sites/LYS/board/wall?rotate=LYS,LIL"])
 def test_board_page(orders_at_lyon: int, page: Page, live_server: str, path: str) -> None:
     login(page, live_server, PERSONAS["supervisor"])

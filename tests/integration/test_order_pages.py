@@ -170,6 +170,8 @@ async def test_a_new_order_with_an_unknown_product_comes_back_in_french_naming_t
     assert "Ligne 2 : article inconnu NOPE." in response.text
     assert hidden_key(response.text) != hidden_key(form.text)
     assert 'value="NOPE"' in response.text
+    # The form shown again says what each line names: line 1 the water, line 2 nothing in use.
+    assert "✓" in response.text and "Aucun article en service ne correspond à « NOPE »." in response.text
     async with db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(DispatchOrder)) == 4
 
@@ -255,3 +257,42 @@ async def test_supervisors_find_orders_and_destinations_from_the_menu_and_their_
     for url in ("/orders", "/destinations", "/sites/LYS/orders", "/sites/LYS/orders/new"):
         assert f'href="{url}' in home.text
     assert (await client.get("/orders", follow_redirects=False)).headers["location"] == "/sites/LIL/orders"
+
+
+async def test_a_new_orders_product_field_says_what_it_names_or_offers_what_it_may_mean(client, db, orders):
+    await put_in_stock(db, orders["site_id"], "SKU-WATER", 30)
+    async with db.transaction() as s:
+        await s.execute(text("UPDATE products SET is_active = false WHERE sku = 'SKU-GLOVE'"))
+    await as_(client, "supervisor")
+
+    async def lookup(typed, line=2):
+        answer = await client.get(
+            "/sites/LYS/orders/new/product",
+            params={"line": line, "line_product": typed},
+            headers={**HTMX, "Accept-Language": "fr"},
+        )
+        assert answer.status_code == 200 and "<html" not in answer.text
+        return answer.text
+
+    # The SKU or a barcode, as the order will read it: the product and its stock here.
+    found = await lookup("SKU-WATER")
+    assert "✓" in found and "Eau minérale 1,5 L" in found and "30 disponibles ici" in found
+    assert "colis de 6" in found and "data-fill" not in found
+    assert "Farine T55 1 kg" in await lookup("03760000000048")
+    # Words of the name (accents aside), or a SKU in the wrong case: choices that put their SKU in the field.
+    choices = await lookup("eau MINERALE", line=3)
+    assert "✓" not in choices and "Articles correspondants" in choices
+    offered = re.findall(r'data-fill="(l-product-\d+)" value="([^"]+)"', choices)
+    assert offered == [("l-product-3", "SKU-WATER")]
+    assert re.findall(r'value="([^"]+)"', await lookup("sku-yog")) == ["SKU-YOG"]
+    assert len(re.findall(r'value="SKU-', await lookup("SKU"))) == 3  # the three in use, not the gloves
+    # A product out of use is no choice: the order would refuse it.
+    for typed in ("SKU-GLOVE", "gants nitrile"):
+        assert f"Aucun article en service ne correspond à « {typed} »." in await lookup(typed)
+    assert (await lookup("   ")).strip() == ""
+
+    lookup_url = "/sites/LYS/orders/new/product"
+    assert (await client.get(lookup_url, params={"line_product": "SKU"})).status_code == 400
+    assert (await client.get(lookup_url, params={"line": 0})).status_code == 400
+    await as_(client, "operator")
+    assert (await client.get(lookup_url, params={"line": 1})).status_code == 403

@@ -18,6 +18,18 @@ document.addEventListener("htmx:sendError", (event) => {
   }
 });
 
+// A new order's lines: a product offered for what was typed puts its SKU in the field, which then says
+// what it names; the line's quantity comes next.
+document.addEventListener("click", (event) => {
+  const choice = event.target.closest("button[data-fill]");
+  const field = choice && document.getElementById(choice.dataset.fill);
+  if (!field) { return; }
+  field.value = choice.value;
+  field.dispatchEvent(new Event("change", { bubbles: true }));
+  const quantity = field.closest("tr")?.querySelector("input[name=line_quantity]");
+  (quantity || field).focus();
+});
+
 // Live boards. The stream's state shows on the board ("Live" / "Reconnecting…"); while the stream is cut
 // (a proxy that blocks server-sent events, a network drop), the panels are refreshed by polling instead.
 // A stream that reopens redraws every panel itself (the server sends them all first).
