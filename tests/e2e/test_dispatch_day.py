@@ -214,8 +214,13 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
         context.close()
     assert query(lille, SHORT) == [(6,)]
 
-    # 4. Every destination's shipment is closed; a delivery note is printed to PDF.
+    # 4. Every destination's shipment is closed (what ships checked first); a delivery note is printed to PDF.
     page.goto(f"{live_server}/sites/LIL/shipments")
+    first = page.locator("form.ship-card").first
+    first.locator(".ship-contents summary").click()
+    expect(first.locator(".ship-contents tbody tr").first).to_contain_text("JOUR-")
+    assert_accessible(page)
+    assert_fits_width(page, *TABLETS)
     while page.locator("form.ship-card").count():
         page.locator("form.ship-card button[type=submit]").first.click()
         page.wait_for_url(re.compile(r"/sites/LIL/shipments/\d+$"))

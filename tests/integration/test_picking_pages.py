@@ -214,6 +214,24 @@ async def test_the_printed_pick_list_walks_the_path_with_barcodes(client, day):
 # ---------------------------------------------------------------- shipments
 
 
+async def order_number(db, order_id: int) -> str:
+    async with db.sessions() as s:
+        return (
+            await s.execute(text("SELECT number FROM dispatch_orders WHERE id = :id"), {"id": order_id})
+        ).scalar_one()
+
+
+async def test_a_destination_with_many_lines_at_the_dock_lists_the_first_and_counts_the_rest(
+    client, db, day, monkeypatch
+):
+    monkeypatch.setattr("app.db.queries.shipments.READY_LINES", 1)
+    await picked_everything(db, day)
+    await sign_in(client)
+    contents = compact((await client.get("/sites/LYS/shipments")).text)
+    assert "Contenu : 2 lignes" in contents and "SKU-FLOUR" in contents and "SKU-YOG" not in contents
+    assert "Et 1 ligne de plus : le bon de livraison les liste toutes." in contents
+
+
 async def picked_everything(db, day) -> None:
     from tests.integration.test_picking import confirm
 
@@ -232,6 +250,11 @@ async def test_a_shipment_is_closed_from_the_screen_with_its_delivery_note(clien
     await sign_in(client)
     page = await client.get("/sites/LYS/shipments")
     assert "MAG-A" in page.text and re.search(r"\b32\b", compact(page.text))
+    # What ships, line by line, for the dock to check against the goods: the flour in 2 packs of 10.
+    contents = compact(page.text[page.text.index('class="ship-contents"') :])
+    number = await order_number(db, day.order_id)
+    assert f"{number} SKU-FLOUR Farine T55 1 kg 20 2 colis" in contents
+    assert f"{number} SKU-YOG Yaourt nature x4 12 1 colis" in contents
     key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text).group(1)
     response = await post_form(
         client, "/sites/LYS/shipments", {"destination": "MAG-A", "parcels": "2", "idempotency_key": key}

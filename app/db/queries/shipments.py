@@ -12,6 +12,18 @@ from app.db.models import Destination
 
 
 @dataclass(frozen=True)
+class ReadyLine:
+    """An order line's picked units waiting at the dock: what the dock checks before closing."""
+
+    order: str
+    line_no: int
+    sku: str
+    product: str
+    pack_size: int
+    units: int
+
+
+@dataclass(frozen=True)
 class ReadyRow:
     """A destination with picked stock waiting at the dock."""
 
@@ -21,6 +33,15 @@ class ReadyRow:
     orders: int
     units: int  # picked, ready to leave
     still_reserved: int  # reserved for it and not picked yet (its orders stay open after this shipment)
+    lines: tuple[ReadyLine, ...] = ()  # the first READY_LINES, by order and line
+    line_count: int = 0  # all of them
+
+    @property
+    def lines_not_shown(self) -> int:
+        return self.line_count - len(self.lines)
+
+
+READY_LINES = 50  # per destination on the screen; the delivery note lists them all
 
 
 _READY = """
@@ -35,10 +56,33 @@ _READY = """
 """
 
 
+_READY_LINES = """
+    SELECT destination_id, number, line_no, sku, name, pack_size, picked, lines FROM (
+        SELECT o.destination_id, o.number, l.line_no, p.sku, p.name, p.pack_size, l.picked,
+               row_number() OVER per_destination AS n, count(*) OVER (PARTITION BY o.destination_id) AS lines
+        FROM dispatch_orders o
+        JOIN dispatch_order_lines l ON l.order_id = o.id
+        JOIN products p ON p.id = l.product_id
+        WHERE o.site_id = :site AND o.state NOT IN ('draft', 'dispatched', 'cancelled') AND l.picked > 0
+        WINDOW per_destination AS (PARTITION BY o.destination_id ORDER BY o.number, l.line_no)
+    ) ready WHERE n <= :per_destination
+    ORDER BY destination_id, number, line_no
+"""
+
+
 async def ready_to_ship(session: AsyncSession, site_id: int) -> list[ReadyRow]:
-    """Destinations of a site whose orders have picked units at the dispatch dock."""
+    """Destinations of a site whose orders have picked units at the dispatch dock, with those lines."""
+    lines: dict[int, list[ReadyLine]] = {}
+    counts: dict[int, int] = {}
+    found = await session.execute(text(_READY_LINES), {"site": site_id, "per_destination": READY_LINES})
+    for destination_id, number, line_no, sku, name, pack_size, picked, count in found:
+        lines.setdefault(destination_id, []).append(ReadyLine(number, line_no, sku, name, pack_size, picked))
+        counts[destination_id] = int(count)
     rows = await session.execute(text(_READY), {"site": site_id})
-    return [ReadyRow(i, code, name, int(n), int(units), int(rest)) for i, code, name, n, units, rest in rows]
+    return [
+        ReadyRow(i, code, name, int(n), int(units), int(rest), tuple(lines.get(i, ())), counts.get(i, 0))
+        for i, code, name, n, units, rest in rows
+    ]
 
 
 @dataclass(frozen=True)
