@@ -257,6 +257,17 @@ async def test_supervisors_find_orders_and_destinations_from_the_menu_and_their_
     for url in ("/orders", "/destinations", "/sites/LYS/orders", "/sites/LYS/orders/new"):
         assert f'href="{url}' in home.text
     assert (await client.get("/orders", follow_redirects=False)).headers["location"] == "/sites/LIL/orders"
+    # Each site's next step: LYS has two released orders waiting for a run, LIL only a draft.
+    french = (await client.get("/", headers={"Accept-Language": "fr"})).text
+    next_step = r'<a class="btn btn-primary" href="/sites/LYS/dispatch">\s*Répartir 2 commandes lancées'
+    assert re.search(next_step, french)
+    assert '<a class="btn btn-quiet" href="/sites/LIL/dispatch">Répartitions</a>' in french
+    assert re.search(r'href="/sites/LYS/orders\?state=released"[^>]*>2</a>', french)
+    assert re.search(r'href="/sites/LIL/orders\?state=draft"[^>]*>1</a>', french)
+    assert 'href="/sites/LIL/orders?state=released"' not in french  # no link to an empty list
+    await as_(client, "operator")
+    operator = (await client.get("/")).text
+    assert "/dispatch" not in operator and 'href="/sites/LYS/orders?state=released"' in operator
 
 
 async def test_a_new_orders_product_field_says_what_it_names_or_offers_what_it_may_mean(client, db, orders):
