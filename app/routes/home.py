@@ -9,6 +9,7 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from app.db.queries.home import order_pipeline
+from app.db.queries.picking import picking_at_home
 from app.domain.access import EVERYONE, Role
 from app.routes.common import principal_of
 from app.services.health import readiness
@@ -28,9 +29,10 @@ class HomeController(Controller):
             )
         async with ctx.db.reads() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
+            picking = await picking_at_home(session, principal.site_scope, principal.user_id)
         return Template(
             f"home/{principal.role.value}.html",
-            context={"principal": principal, "pipeline": pipeline, "checks": checks},
+            context={"principal": principal, "pipeline": pipeline, "picking": picking, "checks": checks},
         )
 
     @get("/home/pipeline", name="home:pipeline", opt=access(EVERYONE))

@@ -92,6 +92,41 @@ async def test_taking_a_list_leads_to_it_and_a_second_taker_is_told_who_has_it(c
     assert (await list_row(db, day.flour_list)).taken_by == (await persona_actor(db, "supervisor"))[0].user_id
 
 
+async def test_the_home_page_resumes_the_persons_own_list_and_counts_the_lists_waiting(client, db, day):
+    await sign_in(client)
+    home = compact((await client.get("/")).text)
+    assert "Vos listes en préparation" not in home and "Listes de préparation 2 à préparer" in home
+    actor, name = await persona_actor(db, "operator")
+    await take_pick_list(
+        db,
+        day.flour_list,
+        site_ids=None,
+        actor=actor,
+        actor_name=name,
+        idempotency_key="k",
+        now=datetime.now(UTC),
+    )
+    other, other_name = await persona_actor(db, "supervisor")
+    await take_pick_list(
+        db,
+        day.yog_list,
+        site_ids=None,
+        actor=other,
+        actor_name=other_name,
+        idempotency_key="k",
+        now=datetime.now(UTC),
+    )
+    page = (await client.get("/")).text
+    home = compact(page)
+    number = (await list_row(db, day.flour_list)).number
+    assert (
+        f"Vos listes en préparation {number} · Zone A · LYS 0 tâches faites sur 1 Continuer {number}" in home
+    )
+    assert f'href="/sites/LYS/picking/{day.flour_list}"' in page
+    assert f'href="/sites/LYS/picking/{day.yog_list}"' not in page  # the supervisor's, not hers
+    assert "à préparer" not in home  # both lists are taken now
+
+
 async def test_an_operator_cannot_reassign_nor_see_another_sites_lists(client, day):
     await sign_in(client)
     response = await post_form(

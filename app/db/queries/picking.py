@@ -151,3 +151,46 @@ _PEOPLE = """
 async def people_of_site(session: AsyncSession, site_id: int) -> list[tuple[str, str]]:
     """(username, full name) of everyone who may pick at a site: whom a list can be handed to."""
     return [(u, n) for u, n in await session.execute(text(_PEOPLE), {"site": site_id})]
+
+
+@dataclass(frozen=True)
+class TakenList:
+    """A list the person has taken and not finished: where their work resumes."""
+
+    id: int
+    number: str
+    site: str  # code
+    zone: str
+    tasks: int
+    open_tasks: int
+
+
+@dataclass(frozen=True)
+class PickingAtHome:
+    waiting: dict[int, int]  # lists nobody has taken yet, per site id
+    mine: list[TakenList]  # oldest taken first
+
+
+_WAITING = """
+    SELECT site_id, count(*) FROM pick_lists
+    WHERE status = 'open' AND (CAST(:every_site AS boolean) OR site_id = ANY(CAST(:site_ids AS bigint[])))
+    GROUP BY site_id
+"""
+_TAKEN_BY = """
+    SELECT pl.id, pl.number, s.code, pl.zone, count(t.id), count(t.id) FILTER (WHERE t.status = 'open')
+    FROM pick_lists pl
+    JOIN sites s ON s.id = pl.site_id
+    LEFT JOIN pick_tasks t ON t.pick_list_id = pl.id AND t.status <> 'released'
+    WHERE pl.status = 'taken' AND pl.taken_by = :me
+      AND (CAST(:every_site AS boolean) OR pl.site_id = ANY(CAST(:site_ids AS bigint[])))
+    GROUP BY pl.id, s.code
+    ORDER BY pl.taken_at, pl.id
+"""
+
+
+async def picking_at_home(session: AsyncSession, site_ids: Collection[int] | None, me: UUID) -> PickingAtHome:
+    """What the home page says of picking: lists waiting per site, and the person's own taken lists."""
+    scope = {"every_site": site_ids is None, "site_ids": list(site_ids or [])}
+    waiting = {site: int(n) for site, n in await session.execute(text(_WAITING), scope)}
+    mine = [TakenList(*row) for row in await session.execute(text(_TAKEN_BY), {**scope, "me": me})]
+    return PickingAtHome(waiting, mine)
