@@ -47,6 +47,8 @@ CHROMIUM_ARGS = [
 TABLET = {"width": 1280, "height": 800}  # a 10" tablet in landscape
 START_TIMEOUT = 30.0
 BLOCKING_IMPACTS = ("serious", "critical")
+# Moderate rules held as strictly, once met everywhere: two landmarks of one name cannot be told apart.
+BLOCKING_RULES = ("landmark-unique",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -242,11 +244,13 @@ def assert_fits_width(page: Page, *widths: int) -> None:
 
 
 def assert_accessible(page: Page) -> None:
-    """Run axe-core on the page as it stands; fail on every serious or critical violation."""
+    """Run axe-core on the page as it stands; fail on serious or critical violations and on BLOCKING_RULES."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE_JS))
     result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    blocking = [v for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+    blocking = [
+        v for v in result["violations"] if v.get("impact") in BLOCKING_IMPACTS or v["id"] in BLOCKING_RULES
+    ]
     if blocking:
         lines = [f"axe: {len(blocking)} serious/critical violation(s) on {page.url}"]
         for v in blocking:
