@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, text
 
 from app.db.models import PickList, PickTask, User
 from app.services.dispatch_runs import RunOptions, start_dispatch_run
+from app.services.picking import take_pick_list
 from app.services.stock import Actor
 from tests.conftest import PERSONAS
 from tests.integration.dispatch_fixtures import ACTOR, NOW, Dest, make_destinations, make_order, receive
 from tests.integration.stock_fixtures import make_catalog
 
 YOG_EXPIRY = date(2027, 1, 31)
+PICK_TIME = NOW + timedelta(hours=1)  # the day's picking, an hour after its dispatch run
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,22 @@ async def persona_actor(db, role: str) -> tuple[Actor, str]:
     async with db.sessions() as s:
         user_id = await s.scalar(select(User.id).where(User.username == persona.username))
     return Actor(user_id=user_id, scope=str(user_id)), persona.full_name
+
+
+async def take(
+    db, list_id: int, role: str = "operator", key: str | None = None, now: datetime = PICK_TIME
+) -> tuple[int, dict]:
+    """The persona takes the list, as the pick-lists screen does."""
+    actor, name = await persona_actor(db, role)
+    return await take_pick_list(
+        db,
+        list_id,
+        site_ids=None,
+        actor=actor,
+        actor_name=name,
+        idempotency_key=key or uuid.uuid4().hex,
+        now=now,
+    )
 
 
 async def task_row(db, task_id: int) -> PickTask:

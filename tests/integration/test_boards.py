@@ -18,7 +18,7 @@ from app.db.models import Site
 from app.services.picking import PickConfirmation, confirm_pick, take_pick_list
 from app.web.live import LiveHub
 from tests.integration.dispatch_fixtures import make_order
-from tests.integration.picking_fixtures import dispatched_day, persona_actor
+from tests.integration.picking_fixtures import dispatched_day, persona_actor, take
 from tests.integration.test_operations import sign_in, visible_text
 
 
@@ -229,17 +229,7 @@ async def test_the_watchdog_replaces_a_listener_that_stopped_hearing(db, db_urls
 
 
 async def test_a_runs_page_shows_who_picks_each_list_and_follows_picking_live(client, db, day):
-    actor, name = await persona_actor(db, "operator")
-    four_minutes_ago = datetime.now(UTC) - timedelta(minutes=4, seconds=5)
-    await take_pick_list(
-        db,
-        day.flour_list,
-        site_ids=None,
-        actor=actor,
-        actor_name=name,
-        idempotency_key="t",
-        now=four_minutes_ago,
-    )
+    await take(db, day.flour_list, "operator", now=datetime.now(UTC) - timedelta(minutes=4, seconds=5))
     async with db.reads() as s:
         run_id = await s.scalar(text("SELECT max(id) FROM dispatch_runs"))
     await sign_in(client, "supervisor")

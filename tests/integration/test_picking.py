@@ -22,6 +22,7 @@ from app.services.picking import (
     take_pick_list,
 )
 from tests.integration.picking_fixtures import (
+    PICK_TIME,
     balance,
     dispatched_day,
     line_figures,
@@ -29,31 +30,19 @@ from tests.integration.picking_fixtures import (
     order_state,
     persona_actor,
     run_dispatch,
+    take,
     task_row,
     tasks_by_sku,
 )
 from tests.integration.stock_fixtures import assert_stock_invariants
 
-NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+NOW = PICK_TIME
 GS1_YOG_L1 = "]C1" + "0103760000000024" + "17270131" + "10L1"
 
 
 @pytest.fixture
 async def day(db):
     return await dispatched_day(db)
-
-
-async def take(db, list_id, role="operator", key=None):
-    actor, name = await persona_actor(db, role)
-    return await take_pick_list(
-        db,
-        list_id,
-        site_ids=None,
-        actor=actor,
-        actor_name=name,
-        idempotency_key=key or uuid.uuid4().hex,
-        now=NOW,
-    )
 
 
 async def confirm(db, task_id, location, product, quantity, lot=None, role="operator", key=None, now=NOW):

@@ -16,9 +16,15 @@ from sqlalchemy import text, update
 from app.asgi import create_app
 from app.db.models import Destination
 from app.services.labels import PrinterUnavailable, send_to_printer
-from app.services.picking import take_pick_list
 from tests.helpers import post_form
-from tests.integration.picking_fixtures import balance, dispatched_day, list_row, persona_actor, task_row
+from tests.integration.picking_fixtures import (
+    balance,
+    dispatched_day,
+    list_row,
+    persona_actor,
+    take,
+    task_row,
+)
 from tests.integration.stock_fixtures import assert_stock_invariants
 from tests.integration.test_operations import HTMX, ScanScreen, sign_in, trigger, visible_text
 
@@ -38,17 +44,7 @@ def compact(html: str) -> str:
 
 
 async def test_the_lists_show_who_is_picking_which_list_and_since_when(client, db, day):
-    actor, name = await persona_actor(db, "supervisor")
-    three_minutes_ago = datetime.now(UTC) - timedelta(minutes=3, seconds=5)
-    await take_pick_list(
-        db,
-        day.yog_list,
-        site_ids=None,
-        actor=actor,
-        actor_name=name,
-        idempotency_key="t",
-        now=three_minutes_ago,
-    )
+    await take(db, day.yog_list, "supervisor", now=datetime.now(UTC) - timedelta(minutes=3, seconds=5))
     await sign_in(client)
     page = await client.get("/sites/LYS/picking")
     assert page.status_code == 200
@@ -96,26 +92,8 @@ async def test_the_home_page_resumes_the_persons_own_list_and_counts_the_lists_w
     await sign_in(client)
     home = compact((await client.get("/")).text)
     assert "Vos listes en préparation" not in home and "Listes de préparation 2 à préparer" in home
-    actor, name = await persona_actor(db, "operator")
-    await take_pick_list(
-        db,
-        day.flour_list,
-        site_ids=None,
-        actor=actor,
-        actor_name=name,
-        idempotency_key="k",
-        now=datetime.now(UTC),
-    )
-    other, other_name = await persona_actor(db, "supervisor")
-    await take_pick_list(
-        db,
-        day.yog_list,
-        site_ids=None,
-        actor=other,
-        actor_name=other_name,
-        idempotency_key="k",
-        now=datetime.now(UTC),
-    )
+    await take(db, day.flour_list, "operator")
+    await take(db, day.yog_list, "supervisor")
     page = (await client.get("/")).text
     home = compact(page)
     number = (await list_row(db, day.flour_list)).number
