@@ -160,6 +160,8 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     login(page, live_server, PERSONAS["supervisor"])
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     page.goto(f"{live_server}/imports")
+    picker = page.locator("#f-file").bounding_box()
+    assert picker and picker["height"] >= 44, f"the file button is a {picker} target on a tablet"
     page.locator("input[name=kind][value=orders]").check()
     page.locator("#f-file").set_input_files(
         {"name": "commandes.csv", "mimeType": "text/csv", "buffer": ORDERS_CSV.encode("utf-8")}
