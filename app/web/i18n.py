@@ -62,8 +62,15 @@ def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
     return text.format(**{k: format_value(v) for k, v in {"num": n, **params}.items()})
 
 
+def pgettext(context: str, message: str, **params: Any) -> str:
+    """`gettext` for a word whose translation depends on where it stands: French "Allouée" for an order's
+    state, "Alloué" for a column of units (context "quantity")."""
+    text = _translations().pgettext(context, message)
+    return text.format(**{k: format_value(v) for k, v in params.items()}) if params else text
+
+
 _ = gettext
-__all__ = ["N_", "gettext", "ngettext"]
+__all__ = ["N_", "gettext", "ngettext", "pgettext"]
 
 
 def negotiate(accept_language: str | None, default: str) -> str:

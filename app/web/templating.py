@@ -46,6 +46,7 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=lambda message, **kw: i18n.gettext(message, **kw),
         ngettext=lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw),
+        pgettext=lambda c, m, **kw: i18n.pgettext(c, m, **kw),
         newstyle=False,  # our gettext fills {name} placeholders itself (newstyle would apply % formatting)
     )
     env.filters.update(

@@ -302,7 +302,7 @@ def test_a_new_orders_product_is_found_by_words_of_its_name(
     assert_accessible(page)
     choice.click()
     expect(page.locator("#l-product-1")).to_have_value("A11Y-YOG")
-    expect(page.locator("#l-found-1 .is-found")).to_contain_text("15 disponibles ici")
+    expect(page.locator("#l-found-1 .is-found")).to_contain_text("Disponible ici : 15")
     expect(page.locator("#l-quantity-1")).to_be_focused()
 
 

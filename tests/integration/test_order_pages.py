@@ -287,7 +287,7 @@ async def test_a_new_orders_product_field_says_what_it_names_or_offers_what_it_m
 
     # The SKU or a barcode, as the order will read it: the product and its stock here.
     found = await lookup("SKU-WATER")
-    assert "✓" in found and "Eau minérale 1,5 L" in found and "30 disponibles ici" in found
+    assert "✓" in found and "Eau minérale 1,5 L" in found and "Disponible ici : 30" in found
     assert "colis de 6" in found and "data-fill" not in found
     assert "Farine T55 1 kg" in await lookup("03760000000048")
     # Words of the name (accents aside), or a SKU in the wrong case: choices that put their SKU in the field.

@@ -126,6 +126,16 @@ def test_a_refusal_renders_in_french_with_its_facts(locale):
     assert i18n.gettext("Unknown site: {code}.", code="XYZ") == "Unknown site: XYZ."
 
 
+def test_a_word_translates_by_where_it_stands(locale):
+    i18n.load_catalogs()
+    locale("fr")
+    # An order is "allouée"; a column of units is "alloué".
+    assert (i18n.gettext("Allocated"), i18n.pgettext("quantity", "Allocated")) == ("Allouée", "Alloué")
+    assert (i18n.gettext("Picked"), i18n.pgettext("quantity", "Picked")) == ("Préparée", "Préparé")
+    locale("en")
+    assert i18n.pgettext("quantity", "Allocated") == "Allocated"
+
+
 # --- choosing the locale -----------------------------------------------------------------------
 
 
