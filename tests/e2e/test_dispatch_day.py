@@ -57,6 +57,19 @@ TABLETS = (1280, 1024, 800, 600)
 # Cells of the lists laid out as anything but table cells (a flex cell draws its border off the row's line).
 NOT_CELLS = """() => [...document.querySelectorAll('.pick-lists td')]
   .map(c => getComputedStyle(c).display).filter(d => d !== 'table-cell')"""
+# How many lines an element's text takes.
+LINES = """selector => {
+  const range = document.createRange();
+  range.selectNodeContents(document.querySelector(selector));
+  return range.getClientRects().length;
+}"""
+# The pick screen's product box, and the other fact boxes on its row: their widths.
+FACT_WIDTHS = """() => {
+  const product = document.querySelector('.pick-what').getBoundingClientRect();
+  const row = [...document.querySelectorAll('.pick-task > div:not(.pick-what)')]
+    .map(box => box.getBoundingClientRect()).filter(box => box.top === product.top);
+  return [product, ...row].map(box => Math.round(box.width));
+}"""
 MEASURE_LISTS = """() => [
   Math.max(...[...document.querySelectorAll('.is-open .btn-big')].map(e => e.getBoundingClientRect().right)),
   Math.max(...[...document.querySelectorAll('.table-scroll')].map(r => r.scrollWidth - r.clientWidth)),
@@ -206,6 +219,15 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
         right, hidden = upright.evaluate(MEASURE_LISTS)
         assert right <= 600 and hidden <= 0, f"Take buttons end at {right} px; {hidden} px hidden sideways"
         assert_fits_width(upright, 600)
+        # Its pick screen at 600 and 1024 px: the location code on one line, the product (the longest fact)
+        # in the widest box of its row, nothing wider than the window.
+        upright.goto(live_server + (upright.locator("tr.is-open a").first.get_attribute("href") or ""))
+        for width in (600, 1024):
+            upright.set_viewport_size({"width": width, "height": TABLET["height"]})
+            assert upright.evaluate(LINES, ".pick-where dd") == 1, f"the location code wraps at {width} px"
+            product, *others = upright.evaluate(FACT_WIDTHS)
+            assert product > max(others), f"at {width} px the product's box is {product} px, others {others}"
+        assert_fits_width(upright, 600, 1024)
         upright.close()
         tablet.goto(f"{live_server}/sites/LIL/picking")
         tablet.locator("tr.is-open a").first.click()
