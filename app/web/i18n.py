@@ -153,6 +153,15 @@ def format_time(value: datetime | None) -> str:
     return "—" if value is None else value.astimezone(display_zone.get()).strftime("%H:%M")
 
 
+def format_moment(value: datetime | None, now: datetime) -> str:
+    """The time of day when `value` falls on today (display zone), else the date and time."""
+    if value is None:
+        return "—"
+    zone = display_zone.get()
+    same_day = value.astimezone(zone).date() == now.astimezone(zone).date()
+    return format_time(value) if same_day else format_datetime(value)
+
+
 def minutes_since(then: datetime | None, now: datetime) -> int:
     """Whole minutes from `then` to `now` (0 when unknown or in the future)."""
     return max(int((now - then).total_seconds() // 60), 0) if then else 0

@@ -55,6 +55,7 @@ def make_environment() -> Environment:
         datetime=i18n.format_datetime,
         date=i18n.format_date,
         clock=i18n.format_time,
+        moment=i18n.format_moment,
         minutes=i18n.format_minutes,
     )
     env.globals["minutes_since"] = i18n.minutes_since

@@ -314,3 +314,10 @@ def test_board_page(orders_at_lyon: int, page: Page, live_server: str, path: str
     assert response.status == 200
     expect(page.locator(".board")).to_have_attribute("data-live", "on")  # the stream's panels are in
     assert_accessible(page)
+    # On a 10" tablet in landscape, and a wall screen, no panel hides a column to scroll to.
+    for width, height in ((1280, 800), (1920, 1080)):
+        page.set_viewport_size({"width": width, "height": height})
+        hidden = page.evaluate(
+            "[...document.querySelectorAll('.board-panel')].map(p => [p.id, p.scrollWidth - p.clientWidth])"
+        )
+        assert all(extra <= 0 for _panel, extra in hidden), f"at {width} px: {hidden}"

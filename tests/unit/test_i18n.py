@@ -188,6 +188,15 @@ def test_french_numbers_and_dates(locale):
     assert i18n.format_datetime(None) == "—"
 
 
+def test_a_moment_of_today_is_its_time_and_of_another_day_its_date_and_time(locale):
+    locale("fr")
+    now = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)  # 23:30 in Paris
+    assert i18n.format_moment(datetime(2026, 11, 30, 6, 0, tzinfo=UTC), now) == "07:00"
+    # 23:15 UTC is already the 1st of December in Paris: another day there.
+    assert i18n.format_moment(datetime(2026, 11, 30, 23, 15, tzinfo=UTC), now) == "01/12/2026 00:15"
+    assert i18n.format_moment(None, now) == "—"
+
+
 def test_english_numbers_and_dates(locale):
     locale("en")
     assert i18n.format_number(1234.5, 1) == "1,234.5"
