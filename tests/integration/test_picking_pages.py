@@ -267,6 +267,8 @@ async def test_a_shipment_is_closed_from_the_screen_with_its_delivery_note(clien
     number = await order_number(db, day.order_id)
     assert f"{number} SKU-FLOUR Farine T55 1 kg 20 2 colis" in contents
     assert f"{number} SKU-YOG Yaourt nature x4 12 1 colis" in contents
+    # 2 packs of flour, 1 of yogurt: what the parcels' count is checked against.
+    assert "3 colis complets préparés : une étiquette par colis." in compact(page.text)
     key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text).group(1)
     response = await post_form(
         client, "/sites/LYS/shipments", {"destination": "MAG-A", "parcels": "2", "idempotency_key": key}

@@ -33,6 +33,7 @@ class ReadyRow:
     orders: int
     units: int  # picked, ready to leave
     still_reserved: int  # reserved for it and not picked yet (its orders stay open after this shipment)
+    packs: int = 0  # whole packs among the units picked: what the parcels' count is checked against
     lines: tuple[ReadyLine, ...] = ()  # the first READY_LINES, by order and line
     line_count: int = 0  # all of them
 
@@ -45,9 +46,11 @@ READY_LINES = 50  # per destination on the screen; the delivery note lists them 
 
 
 _READY = """
-    SELECT d.id, d.code, d.name, count(DISTINCT o.id), sum(l.picked), sum(l.allocated)
+    SELECT d.id, d.code, d.name, count(DISTINCT o.id), sum(l.picked), sum(l.allocated),
+           sum(l.picked / p.pack_size)
     FROM dispatch_orders o
     JOIN dispatch_order_lines l ON l.order_id = o.id
+    JOIN products p ON p.id = l.product_id
     JOIN destinations d ON d.id = o.destination_id
     WHERE o.site_id = :site AND o.state NOT IN ('draft', 'dispatched', 'cancelled')
     GROUP BY d.id, d.code, d.name
@@ -80,8 +83,18 @@ async def ready_to_ship(session: AsyncSession, site_id: int) -> list[ReadyRow]:
         counts[destination_id] = int(count)
     rows = await session.execute(text(_READY), {"site": site_id})
     return [
-        ReadyRow(i, code, name, int(n), int(units), int(rest), tuple(lines.get(i, ())), counts.get(i, 0))
-        for i, code, name, n, units, rest in rows
+        ReadyRow(
+            i,
+            code,
+            name,
+            int(n),
+            int(units),
+            int(rest),
+            int(packs),
+            tuple(lines.get(i, ())),
+            counts.get(i, 0),
+        )
+        for i, code, name, n, units, rest, packs in rows
     ]
 
 
