@@ -34,6 +34,7 @@ from app.services.orders import (
     MAX_QUANTITY,
     OrderData,
     OrderLineData,
+    ProductChoice,
     cancel_order,
     create_order,
     due_moment,
@@ -329,8 +330,12 @@ async def _form(
 ) -> Template:
     async with ctx.db.reads() as session:
         destinations = await destination_choices(session)
-        # What each typed product names, as the field said it while it was typed.
-        choices = [await product_choice(session, site.id, product) for product, _quantity in form.lines]
+        # What each typed product names, as the field said it while it was typed (up to the lines an order
+        # may have: a form posted with thousands more does not cost a lookup each).
+        choices = [
+            await product_choice(session, site.id, product) if n < MAX_LINES else ProductChoice("")
+            for n, (product, _quantity) in enumerate(form.lines)
+        ]
     return page(
         request,
         "orders/new.html",

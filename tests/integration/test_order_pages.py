@@ -307,3 +307,16 @@ async def test_a_new_orders_product_field_says_what_it_names_or_offers_what_it_m
     assert (await client.get(lookup_url, params={"line": 0})).status_code == 400
     await as_(client, "operator")
     assert (await client.get(lookup_url, params={"line": 1})).status_code == 403
+
+
+async def test_a_form_posted_with_more_lines_than_an_order_may_have_looks_up_only_those(
+    client, orders, monkeypatch
+):
+    monkeypatch.setattr("app.routes.orders.MAX_LINES", 2)
+    await as_(client, "supervisor")
+    form = await client.get("/sites/LYS/orders/new")
+    typed = {"idempotency_key": hidden_key(form.text), "destination": "MAG-002", "due_date": "2026-12-01"}
+    lines = {"line_product": ["SKU-WATER"] * 4, "line_quantity": ["1"] * 4, "action": "add-line"}
+    more = await post_form(client, "/sites/LYS/orders/new", {**typed, **lines}, headers=HTMX)
+    assert more.status_code == 200 and more.text.count('name="line_product"') == 5
+    assert more.text.count("✓") == 2  # the first two lines; the others are not looked up
