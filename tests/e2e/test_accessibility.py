@@ -297,7 +297,7 @@ def test_a_new_orders_product_is_found_by_words_of_its_name(
     login(page, live_server, PERSONAS["supervisor"])
     page.goto(f"{live_server}/sites/LYS/orders/new")
     page.locator("#l-product-1").press_sequentially("yaourt nat", delay=20)
-    choice = page.locator("#l-found-1 button[value='A11Y-YOG']")
+    choice = page.locator("#l-found-1 button[data-value='A11Y-YOG']")
     expect(choice).to_contain_text("Yaourt nature x4")
     assert_accessible(page)
     choice.click()

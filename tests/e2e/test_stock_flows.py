@@ -169,6 +169,22 @@ def test_receiving_with_a_gs1_scan(page: Page, live_server: str, catalogue: Data
     expect(field).to_have_attribute("inputmode", "text")
     expect(field).to_be_focused()
 
+    # Put away from the dock: the product scanned by its SKU alone, a tap on the lot in stock there fills
+    # the lot, and the focus goes back to the scan field.
+    page.goto(f"{live_server}/sites/LYS/putaway")
+    manual = page.locator("[data-scan-manual]")
+    if manual.get_attribute("aria-pressed") == "true":
+        manual.click()  # back to the scanner
+    scan(page, "LOC-LYS-QUAI-R9")
+    at_step(page, "product")
+    scan(page, "E2E-YOG")
+    at_step(page, "details")
+    lot = page.locator(".lot-choice[data-value='LOT-E2E']")
+    expect(lot).to_contain_text("12")
+    lot.click()
+    expect(page.locator("#f-lot")).to_have_value("LOT-E2E")
+    expect(field).to_be_focused()
+
 
 def test_moving_stock_after_keying_the_quantity_by_hand(
     page: Page, live_server: str, catalogue: DatabaseUrls

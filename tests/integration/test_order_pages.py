@@ -293,10 +293,10 @@ async def test_a_new_orders_product_field_says_what_it_names_or_offers_what_it_m
     # Words of the name (accents aside), or a SKU in the wrong case: choices that put their SKU in the field.
     choices = await lookup("eau MINERALE", line=3)
     assert "✓" not in choices and "Articles correspondants" in choices
-    offered = re.findall(r'data-fill="(l-product-\d+)" value="([^"]+)"', choices)
+    offered = re.findall(r'data-fill="(l-product-\d+)" data-value="([^"]+)"', choices)
     assert offered == [("l-product-3", "SKU-WATER")]
-    assert re.findall(r'value="([^"]+)"', await lookup("sku-yog")) == ["SKU-YOG"]
-    assert len(re.findall(r'value="SKU-', await lookup("SKU"))) == 3  # the three in use, not the gloves
+    assert re.findall(r'data-value="([^"]+)"', await lookup("sku-yog")) == ["SKU-YOG"]
+    assert len(re.findall(r'data-value="SKU-', await lookup("SKU"))) == 3  # the three in use, not the gloves
     # A product out of use is no choice: the order would refuse it.
     for typed in ("SKU-GLOVE", "gants nitrile"):
         assert f"Aucun article en service ne correspond à « {typed} »." in await lookup(typed)

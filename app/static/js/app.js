@@ -18,16 +18,17 @@ document.addEventListener("htmx:sendError", (event) => {
   }
 });
 
-// A new order's lines: a product offered for what was typed puts its SKU in the field, which then says
-// what it names; the line's quantity comes next.
+// A button that fills a field: a product offered for a new order's line, a lot in stock on a scan screen.
+// The field takes the button's value as if it had been typed (a change the field's own lookup answers),
+// and the focus moves on to the field named by data-next, if any.
 document.addEventListener("click", (event) => {
-  const choice = event.target.closest("button[data-fill]");
-  const field = choice && document.getElementById(choice.dataset.fill);
+  const button = event.target.closest("button[data-fill]");
+  const field = button && document.getElementById(button.dataset.fill);
   if (!field) { return; }
-  field.value = choice.value;
+  field.value = button.dataset.value || "";
   field.dispatchEvent(new Event("change", { bubbles: true }));
-  const quantity = field.closest("tr")?.querySelector("input[name=line_quantity]");
-  (quantity || field).focus();
+  const next = button.dataset.next && document.getElementById(button.dataset.next);
+  if (next) { next.focus(); }
 });
 
 // Live boards. The stream's state shows on the board ("Live" / "Reconnecting…"); while the stream is cut

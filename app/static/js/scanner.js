@@ -272,10 +272,7 @@
       return;
     }
     if (button.matches("[data-qty-step]")) stepQuantity(button);
-    if (button.matches("[data-fill]")) {
-      const input = document.getElementById(button.dataset.fill);
-      if (input) input.value = button.dataset.value || "";
-    }
+    // A [data-fill] button (a lot in stock here) fills its field in app.js.
     // A tap on anything but a submit button or a text field hands the focus back to the scanner.
     if (!(button.matches("button") && button.type === "submit") && button.closest(FORM)) {
       window.setTimeout(() => focusScan(true), 0);
