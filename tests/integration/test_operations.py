@@ -261,6 +261,7 @@ async def test_a_move_of_more_than_is_there_is_refused_with_the_facts_in_french(
     await screen.open()
     await screen.scan("LOC-LYS-A-01-03")
     await screen.scan("SKU-FLOUR")
+    assert "Disponible ici : 4" in screen.html  # what can be taken from A-01-03
     await screen.press("next", quantity="6")
     assert screen.step == "target"
     await screen.scan("LOC-LYS-A-01-01")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Location, Lot, Product, StockBalance, StockMovement
@@ -63,6 +63,21 @@ async def lots_with_free_stock(
         .limit(limit)
     )
     return [LotChoice(lot, expiry, int(available)) for lot, expiry, available in rows]
+
+
+async def free_stock(session: AsyncSession, site_id: int, location_code: str, product_id: int) -> int:
+    """Units of a product (without lots) free at a location: on hand less reserved for picking."""
+    free = await session.scalar(
+        select(func.coalesce(func.sum(StockBalance.on_hand - StockBalance.reserved), 0))
+        .join(Location, Location.id == StockBalance.location_id)
+        .where(
+            Location.site_id == site_id,
+            Location.code == location_code,
+            StockBalance.product_id == product_id,
+            StockBalance.lot_id.is_(None),
+        )
+    )
+    return int(free or 0)
 
 
 async def recent_movements(

@@ -11,7 +11,7 @@ from litestar import Request
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.queries.operations import LotChoice, RecentRow, lots_with_free_stock, recent_movements
+from app.db.queries.operations import LotChoice, RecentRow, free_stock, lots_with_free_stock, recent_movements
 from app.db.queries.users import SiteRow
 from app.domain.access import SUPERVISORS, Principal
 from app.routes.scan_flows.flows import (
@@ -80,6 +80,7 @@ class FlowView:
     outcome: Outcome
     product: ProductView | None
     lots: list[LotChoice]
+    free_here: int | None  # a product without lots: the units free where the stock is taken from
     recent: list[RecentRow] | None
     oob_recent: bool
     supervisor: bool
@@ -175,9 +176,13 @@ async def render_flow(
     async with ctx.db.reads() as session:
         product = await product_or_none(session, state.product)
         lots: list[LotChoice] = []
+        free_here: int | None = None
         stock_at = state.source or (state.location if flow.name == "adjust" else "")
-        if product and product.lot_tracked and state.step == "details" and stock_at:
-            lots = await lots_with_free_stock(session, site.id, stock_at, product.id)
+        if product and state.step == "details" and stock_at:
+            if product.lot_tracked:
+                lots = await lots_with_free_stock(session, site.id, stock_at, product.id)
+            else:
+                free_here = await free_stock(session, site.id, stock_at, product.id)
         recent = (
             await recent_movements(
                 session,
@@ -197,6 +202,7 @@ async def render_flow(
         outcome=outcome,
         product=product_view(product),
         lots=lots,
+        free_here=free_here,
         recent=recent,
         oob_recent=fragment and recent is not None,
         supervisor=principal.may(SUPERVISORS),
