@@ -47,7 +47,7 @@ READY_LINES = 50  # per destination on the screen; the delivery note lists them 
 
 _READY = """
     SELECT d.id, d.code, d.name, count(DISTINCT o.id), sum(l.picked), sum(l.allocated),
-           sum(l.picked / p.pack_size)
+           sum(l.picked / p.pack_size), count(*) FILTER (WHERE l.picked > 0)
     FROM dispatch_orders o
     JOIN dispatch_order_lines l ON l.order_id = o.id
     JOIN products p ON p.id = l.product_id
@@ -60,14 +60,13 @@ _READY = """
 
 
 _READY_LINES = """
-    SELECT destination_id, number, line_no, sku, name, pack_size, picked, lines FROM (
+    SELECT destination_id, number, line_no, sku, name, pack_size, picked FROM (
         SELECT o.destination_id, o.number, l.line_no, p.sku, p.name, p.pack_size, l.picked,
-               row_number() OVER per_destination AS n, count(*) OVER (PARTITION BY o.destination_id) AS lines
+               row_number() OVER (PARTITION BY o.destination_id ORDER BY o.number, l.line_no) AS n
         FROM dispatch_orders o
         JOIN dispatch_order_lines l ON l.order_id = o.id
         JOIN products p ON p.id = l.product_id
         WHERE o.site_id = :site AND o.state NOT IN ('draft', 'dispatched', 'cancelled') AND l.picked > 0
-        WINDOW per_destination AS (PARTITION BY o.destination_id ORDER BY o.number, l.line_no)
     ) ready WHERE n <= :per_destination
     ORDER BY destination_id, number, line_no
 """
@@ -76,25 +75,15 @@ _READY_LINES = """
 async def ready_to_ship(session: AsyncSession, site_id: int) -> list[ReadyRow]:
     """Destinations of a site whose orders have picked units at the dispatch dock, with those lines."""
     lines: dict[int, list[ReadyLine]] = {}
-    counts: dict[int, int] = {}
     found = await session.execute(text(_READY_LINES), {"site": site_id, "per_destination": READY_LINES})
-    for destination_id, number, line_no, sku, name, pack_size, picked, count in found:
+    for destination_id, number, line_no, sku, name, pack_size, picked in found:
         lines.setdefault(destination_id, []).append(ReadyLine(number, line_no, sku, name, pack_size, picked))
-        counts[destination_id] = int(count)
     rows = await session.execute(text(_READY), {"site": site_id})
     return [
         ReadyRow(
-            i,
-            code,
-            name,
-            int(n),
-            int(units),
-            int(rest),
-            int(packs),
-            tuple(lines.get(i, ())),
-            counts.get(i, 0),
+            i, code, name, int(n), int(units), int(rest), int(packs), tuple(lines.get(i, ())), int(count)
         )
-        for i, code, name, n, units, rest, packs in rows
+        for i, code, name, n, units, rest, packs, count in rows
     ]
 
 
