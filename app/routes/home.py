@@ -21,15 +21,16 @@ class HomeController(Controller):
     @get("/", name="home:index", opt=access(EVERYONE))
     async def index(self, request: Request[Any, Any, Any], ctx: Ctx) -> Template:
         principal = principal_of(request)
-        checks = None
-        if principal.role is Role.ADMIN:
+        checks, picking = None, None
+        if principal.role is Role.ADMIN:  # an admin's home shows the system; others', where picking stands
             stale = timedelta(seconds=ctx.settings.queue.heartbeat_stale_seconds)
             checks = await readiness(
                 ctx.db, now=ctx.now(), worker_stale_after=stale, live_listening=ctx.live.connected.is_set()
             )
         async with ctx.db.reads() as session:
             pipeline = await order_pipeline(session, principal.site_scope)
-            picking = await picking_at_home(session, principal.site_scope, principal.user_id)
+            if principal.role is not Role.ADMIN:
+                picking = await picking_at_home(session, principal.site_scope, principal.user_id)
         return Template(
             f"home/{principal.role.value}.html",
             context={"principal": principal, "pipeline": pipeline, "picking": picking, "checks": checks},
