@@ -257,6 +257,11 @@ class ProductChoice:
     found: StockRow | None = None
     choices: tuple[StockRow, ...] = ()
 
+    @property
+    def matches_nothing(self) -> bool:
+        """Searched (long enough to search by) and found neither the product nor any it may mean."""
+        return len(self.typed) >= MIN_FRAGMENT and self.found is None and not self.choices
+
 
 CHOICES = 5  # products offered for a line: enough to tell similar names apart, short enough to read
 
