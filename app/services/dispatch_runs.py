@@ -264,8 +264,9 @@ async def _commit_now(
 async def hold_site_dispatch(session: AsyncSession, site_id: int) -> None:
     """Wait for the site's dispatch run in flight, if any, and keep others out until this transaction ends.
 
-    Runs hold it while they read demand and reserve; a change that takes demand away (cancelling an
-    order) holds it too, so a run never reserves for an order cancelled under it.
+    Runs hold it while they read demand and reserve; a change that takes demand away or replaces it
+    (cancelling or editing an order) holds it too, so a run never reserves for an order changed under it.
+    Deleting an order line takes it as well (migration 20261130_01), in the database itself.
     """
     await (await driver(session)).execute(_SITE_LOCK, site_id)
 

@@ -43,8 +43,9 @@ class DispatchOrder(IdentityAuditBase):
 
 
 class DispatchOrderLine(IdentityAuditBase):
-    """One product of an order. Lines are records: an order is cancelled, its lines never deleted (the
-    database refuses it, and any change of their id: migration 20261129_05)."""
+    """One product of an order. Lines are records once stock was reserved for them: an order is then
+    cancelled, its lines never deleted (the database refuses it, and any change of their id: migrations
+    20261129_05 and 20261130_01). Until then, correcting the order replaces them."""
 
     __tablename__ = "dispatch_order_lines"
     __table_args__ = (
