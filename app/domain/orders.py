@@ -1,6 +1,7 @@
 """Dispatch orders: their states, which moves between them a person may ask for, and where work puts them.
 
-A person asks for two transitions (release a draft, cancel an open order). The others follow from the
+A person asks for two transitions (release a draft, cancel an open order), and may correct an order
+no stock was ever reserved for. The others follow from the
 work done on the order's lines, so they are derived, never set by hand: an order with reserved stock is
 allocated, with a list being picked it is picking, with everything reserved picked it is picked, and a
 shipment makes it dispatched. Deriving them from the lines keeps the state and the figures from ever
@@ -32,6 +33,9 @@ OPEN_FOR_ALLOCATION = frozenset(
 # States a person may cancel from. Stock already picked must be put back first (a shipment or a move).
 CANCELLABLE = frozenset({OrderState.DRAFT, OrderState.RELEASED, OrderState.ALLOCATED})
 FINAL = frozenset({OrderState.DISPATCHED, OrderState.CANCELLED})
+# States in which an order may still be corrected (destination, due time, priority, lines), as long as no
+# run ever reserved stock for it: once a pick task names a line, the line is part of the warehouse's work.
+EDITABLE = frozenset({OrderState.DRAFT, OrderState.RELEASED})
 
 
 class TransitionRefused(Exception):
@@ -73,6 +77,16 @@ def check_cancel(state: OrderState, lines: Iterable[LineProgress]) -> OrderState
     if state not in CANCELLABLE or picked:
         raise TransitionRefused("cancel", state, picked)
     return OrderState.CANCELLED
+
+
+def may_edit(state: OrderState, *, ever_reserved: bool) -> bool:
+    """A draft, or a released order no run has reserved for yet, may be corrected."""
+    return state in EDITABLE and not ever_reserved
+
+
+def check_edit(state: OrderState, *, ever_reserved: bool) -> None:
+    if not may_edit(state, ever_reserved=ever_reserved):
+        raise TransitionRefused("edit", state)
 
 
 def progress_state(state: OrderState, lines: Iterable[LineProgress], *, being_picked: bool) -> OrderState:

@@ -29,15 +29,19 @@ from app.routes.common import client_ip, principal_of, site_for, site_in, sites_
 from app.routes.scan_flows.flows import Form, many, new_key, one
 from app.services.errors import Invalid, NotFound, Refused
 from app.services.orders import (
+    END_OF_DAY,
     MAX_LINES,
     MAX_PRIORITY,
     MAX_QUANTITY,
+    ChangedMeanwhile,
     OrderData,
     OrderLineData,
     ProductChoice,
     cancel_order,
     create_order,
     due_moment,
+    edit_order,
+    edit_refusal,
     product_choice,
     release_order,
 )
@@ -61,6 +65,22 @@ class OrderForm:
     priority: str = ""
     lines: tuple[tuple[str, str], ...] = (("", ""),) * NEW_LINES
     key: str = ""
+    version: str = ""  # correcting an order: the `updated_at` of the order as the form was drawn from it
+
+    @classmethod
+    def of(cls, order: OrderDetail, zone: ZoneInfo) -> OrderForm:
+        """An order as its correction form shows it first: a due time at the end of the day left blank (as
+        it was given), and one blank line to add a product."""
+        due = order.due_at.astimezone(zone)
+        return cls(
+            order.destination,
+            due.date().isoformat(),
+            "" if due.time().replace(second=0, microsecond=0) == END_OF_DAY else f"{due:%H:%M}",
+            str(order.priority),
+            (*((line.sku, str(line.quantity)) for line in order.lines), ("", "")),
+            new_key(),
+            order.updated_at.isoformat(),
+        )
 
     @classmethod
     def read(cls, data: dict[str, Any]) -> OrderForm:
@@ -73,6 +93,7 @@ class OrderForm:
             one(data, "priority").strip()[:4],
             lines or (("", ""),),
             one(data, "idempotency_key").strip()[:128] or new_key(),
+            one(data, "version").strip()[:40],
         )
 
     def retry(self) -> OrderForm:
@@ -80,9 +101,14 @@ class OrderForm:
         them (blank ones last)."""
         filled = tuple(line for line in self.lines if any(line))
         blanks = (("", ""),) * max(1, NEW_LINES - len(filled))
-        return OrderForm(
-            self.destination, self.due_date, self.due_time, self.priority, filled + blanks, new_key()
-        )
+        return replace(self, lines=filled + blanks, key=new_key())
+
+    def seen_version(self) -> datetime | None:
+        """The version of the order the form was drawn from (None if absent or garbled: not checked)."""
+        try:
+            return datetime.fromisoformat(self.version) if self.version else None
+        except ValueError:
+            return None
 
     def order(self, site_id: int, zone: ZoneInfo, *, release: bool) -> OrderData:
         """The order this form asks for; Invalid names the field a person must correct."""
@@ -212,6 +238,55 @@ class OrdersController(Controller):
         here = await site_for(ctx, principal_of(request), site)
         return await _detail(request, ctx, here, await _order(ctx, here, order_id))
 
+    @get("/{order_id:int}/edit", name="orders:edit", opt=access(SUPERVISORS))
+    async def edit(
+        self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], order_id: FromPath[int]
+    ) -> Template:
+        """The order in the new-order form, to correct while no stock was reserved for it."""
+        here = await site_for(ctx, principal_of(request), site)
+        order = await _order(ctx, here, order_id)
+        if refusal := edit_refusal(order):  # a stale link: the order's page says why
+            return await _detail(request, ctx, here, order, _error(refusal), status_code=refusal.status)
+        async with ctx.db.reads() as session:
+            zone = await site_zone(session, here.id)
+        return await _form(request, ctx, here, OrderForm.of(order, zone), order=order)
+
+    @post("/{order_id:int}/edit", name="orders:update", opt=access(SUPERVISORS), status_code=303)
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        order_id: FromPath[int],
+        data: Form,
+    ) -> Response[Any]:
+        """Save the corrections (or add a line to the form), then back to the order."""
+        here, form = await site_for(ctx, principal_of(request), site), OrderForm.read(data)
+        order = await _order(ctx, here, order_id)
+        if one(data, "action") == "add-line":
+            return await _form(request, ctx, here, replace(form, lines=(*form.lines, ("", ""))), order=order)
+        try:
+            async with ctx.db.reads() as session:
+                zone = await site_zone(session, here.id)
+            await edit_order(
+                ctx.db,
+                order_id,
+                form.order(here.id, zone, release=False),
+                version=form.seen_version(),
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                idempotency_key=form.key,
+                now=ctx.now(),
+            )
+        except Refused as refusal:
+            order = await _order(ctx, here, order_id)
+            if not order.editable:
+                return await _detail(request, ctx, here, order, _error(refusal), status_code=refusal.status)
+            retry = form.retry()
+            if isinstance(refusal, ChangedMeanwhile):  # shown, and saving again is a choice made knowingly
+                retry = replace(retry, version=order.updated_at.isoformat())
+            return await _form(request, ctx, here, retry, _error(refusal), refusal.status, order=order)
+        return _done(request, request.app.route_reverse("orders:detail", site=here.code, order_id=order_id))
+
     @post("/{order_id:int}/release", name="orders:release", opt=access(SUPERVISORS), status_code=303)
     async def release(
         self,
@@ -327,7 +402,10 @@ async def _form(
     form: OrderForm,
     error: dict[str, Any] | None = None,
     status_code: int = 200,
+    *,
+    order: OrderDetail | None = None,
 ) -> Template:
+    """The new-order form, or the correction form of `order`."""
     async with ctx.db.reads() as session:
         destinations = await destination_choices(session)
         # What each typed product names, as the field said it while it was typed (up to the lines an order
@@ -338,10 +416,11 @@ async def _form(
         ]
     return page(
         request,
-        "orders/new.html",
+        "orders/edit.html" if order else "orders/new.html",
         "form",
         status_code=status_code,
         site=site,
+        order=order,
         form=form,
         destinations=destinations,
         choices=choices,

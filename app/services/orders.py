@@ -1,4 +1,4 @@
-"""Dispatch orders: create one, release a draft, cancel an open order.
+"""Dispatch orders: create one, correct one no stock was reserved for yet, release a draft, cancel one.
 
 One function per use case, one transaction each, its idempotency key stored with its answer. The
 transitions lock the order row (SELECT … FOR UPDATE) and ask the pure state machine of
@@ -23,7 +23,7 @@ from app.db import live
 from app.db.live import Topic
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Site
 from app.db.models.orders import ORDER_SOURCES
-from app.db.queries.orders import order_detail
+from app.db.queries.orders import OrderDetail, order_detail
 from app.db.queries.stock_search import MIN_FRAGMENT, StockRow, search_stock
 from app.db.session import Database, driver
 from app.domain.orders import (
@@ -31,6 +31,7 @@ from app.domain.orders import (
     OrderState,
     TransitionRefused,
     check_cancel,
+    check_edit,
     check_release,
     order_number,
 )
@@ -49,6 +50,13 @@ MAX_PRIORITY = 99
 END_OF_DAY = time(23, 59)  # a due date given without its time: the end of that day at the site
 # Every order creation takes this lock, so that a generated number and a given one cannot collide.
 NUMBERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dispatch_orders.number', 0))"
+
+
+class ChangedMeanwhile(Refused):
+    """The order changed since the person drew the form they correct it with."""
+
+    status = 409
+    title = "Changed meanwhile"
 
 
 @dataclass(frozen=True)
@@ -437,6 +445,101 @@ async def cancel_order(
     )
 
 
+_LOCK_FOR_EDIT = """
+    SELECT number, state, site_id, destination_id, priority, due_at, updated_at, EXISTS (
+        SELECT FROM pick_tasks t JOIN dispatch_order_lines l ON l.id = t.order_line_id WHERE l.order_id = $1
+    ) AS ever_reserved
+    FROM dispatch_orders WHERE id = $1 FOR UPDATE
+"""
+_LINES_OF = "SELECT product_id, quantity FROM dispatch_order_lines WHERE order_id = $1 ORDER BY line_no"
+_DROP_LINES = "DELETE FROM dispatch_order_lines WHERE order_id = $1"
+_ADD_LINES = """
+    INSERT INTO dispatch_order_lines (order_id, line_no, product_id, quantity, created_at, updated_at)
+    SELECT $1, n, product_id, quantity, $4, $4
+    FROM unnest($2::bigint[], $3::int[]) WITH ORDINALITY AS l(product_id, quantity, n)
+"""
+_SET_HEAD = """
+    UPDATE dispatch_orders SET destination_id = $2, priority = $3, due_at = $4, units = $5, updated_at = $6
+    WHERE id = $1
+"""
+
+
+async def edit_order(
+    db: Database,
+    order_id: int,
+    data: OrderData,
+    *,
+    version: datetime | None,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """Correct a draft, or a released order no run has reserved for yet: its destination, due time,
+    priority and lines (replaced as given). `version` is the `updated_at` the person saw: if the order has
+    changed since, nothing is written and the refusal says so. The answer lists the fields changed."""
+    order = check_order(data)
+    key = idempotency.check_key(idempotency_key)
+    payload = {
+        "op": "edit_order",
+        "order": order_id,
+        **msgspec.to_builtins(order),
+        "version": version and version.isoformat(),
+    }
+
+    async def operation(session: AsyncSession) -> dict[str, Any]:
+        pg = await driver(session)
+        site_id = await pg.fetchval(_SITE_OF_ORDER, order_id)
+        if site_id is None or site_id != order.site_id:
+            raise NotFound("Unknown order: {order}.", order=order_id)
+        await hold_site_dispatch(session, site_id)  # no run of the site reads its lines meanwhile
+        head = await pg.fetchrow(_LOCK_FOR_EDIT, order_id)
+        number = head["number"]
+        try:
+            check_edit(OrderState(head["state"]), ever_reserved=head["ever_reserved"])
+        except TransitionRefused as refused:
+            raise _refusal(refused, number) from None
+        if version is not None and head["updated_at"] != version:
+            raise ChangedMeanwhile(
+                "Order {number} was changed by someone else since you began editing it. Save again to "
+                "replace their changes with yours, or leave without saving to see them.",
+                number=number,
+            )
+        destination = await _destination(session, order.destination)
+        products = await _products(session, order.lines)
+        lines = [(product.id, line.quantity) for product, line in zip(products, order.lines, strict=True)]
+        priority = order.priority or destination.tier
+        changed = [
+            name
+            for name, before, after in (
+                ("destination", head["destination_id"], destination.id),
+                ("due_at", head["due_at"], order.due_at),
+                ("priority", head["priority"], priority),
+                ("lines", [tuple(row) for row in await pg.fetch(_LINES_OF, order_id)], lines),
+            )
+            if before != after
+        ]
+        if changed:
+            live.changed(session, site_id, Topic.ORDERS)
+            if "lines" in changed:
+                await pg.execute(_DROP_LINES, order_id)
+                await pg.execute(_ADD_LINES, order_id, [p for p, _ in lines], [q for _, q in lines], now)
+            units = sum(quantity for _product, quantity in lines)
+            await pg.execute(_SET_HEAD, order_id, destination.id, priority, order.due_at, units, now)
+            await _journal(session, "order.changed", actor, number, changed=changed)
+        return {**await _answer(session, order_id, now), "changed": changed}
+
+    return await idempotency.once(db, scope(actor), key, payload, now, operation)
+
+
+def edit_refusal(order: OrderDetail) -> Refused | None:
+    """Why this order can no longer be corrected; None while it can."""
+    try:
+        check_edit(OrderState(order.state), ever_reserved=order.ever_reserved)
+    except TransitionRefused as refused:
+        return _refusal(refused, order.number)
+    return None
+
+
 async def _lock(session: AsyncSession, order_id: int) -> tuple[str, OrderState]:
     """Lock an order for a change of state (which its site's boards are told of, if it commits)."""
     row = await (await driver(session)).fetchrow(_LOCK_ORDER, order_id)
@@ -466,6 +569,12 @@ def _refusal(refused: TransitionRefused, number: str) -> Refused:
         return Refused("Order {number} is already cancelled.", **facts)
     if refused.state is OrderState.DISPATCHED:
         return Refused("Order {number} has already been dispatched.", **facts)
+    if refused.action == "edit":
+        return Refused(
+            "Order {number} can no longer be edited: stock has already been reserved for it. "
+            "Cancel it and enter a new one if it must change.",
+            **facts,
+        )
     if refused.action == "release":
         return Refused("Order {number} is already released.", **facts)
     return Refused("Order {number} is being picked: it can no longer be cancelled.", **facts)

@@ -265,6 +265,7 @@ def orders_at_lyon(stock_at_lyon: None, template_urls: DatabaseUrls) -> int:
         "/sites/LYS/orders?state=open&q=A11Y",
         "/sites/LYS/orders/{order}",
         "/sites/LYS/orders/new",
+        "/sites/LYS/orders/{order}/edit",
         "/destinations",
         "/destinations/new",
         "/destinations/A11Y-MAG",
@@ -304,6 +305,31 @@ def test_a_new_orders_product_is_found_by_words_of_its_name(
     expect(page.locator("#l-product-1")).to_have_value("A11Y-YOG")
     expect(page.locator("#l-found-1 .is-found")).to_contain_text("Disponible ici : 15")
     expect(page.locator("#l-quantity-1")).to_be_focused()
+
+
+def test_an_order_is_created_then_edited_in_french(orders_at_lyon: int, page: Page, live_server: str) -> None:
+    login(page, live_server, PERSONAS["supervisor"])
+    page.goto(f"{live_server}/sites/LYS/orders/new")
+    page.locator("#f-destination").select_option("A11Y-MAG")
+    page.locator("#l-product-1").fill("A11Y-WATER")
+    page.locator("#l-quantity-1").fill("12")
+    page.get_by_role("button", name="Créer la commande").click()
+    expect(page.locator(".badge-big")).to_have_text("Brouillon")
+    page.get_by_role("link", name="Modifier la commande").click()
+    expect(page.locator("h1")).to_contain_text("Modifier la commande CMD-")
+    expect(page.locator("#l-quantity-1")).to_have_value("12")
+    page.locator("#l-quantity-1").fill("24")
+    page.locator("#l-product-2").fill("A11Y-YOG")
+    expect(page.locator("#l-found-2 .is-found")).to_contain_text("Yaourt nature x4")
+    page.locator("#l-quantity-2").fill("4")
+    assert_accessible(page)
+    page.get_by_role("button", name="Enregistrer les modifications").click()
+    lines = page.locator("table.order-lines tbody tr")
+    expect(lines).to_have_count(2)
+    expect(lines.nth(0)).to_contain_text("A11Y-WATER")
+    expect(lines.nth(0).locator("td").nth(3)).to_have_text("24")
+    expect(lines.nth(1)).to_contain_text("A11Y-YOG")
+    expect(page.locator(".badge-big")).to_have_text("Brouillon")
 
 
 @pytest.mark.parametrize("path", ["/sites/LYS/board", "/sites/LYS/board/wall?rotate=LYS,LIL"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, text
@@ -11,6 +12,7 @@ from app.db.models import Destination
 from app.db.session import driver
 from app.domain.ledger import MovementKind
 from app.services import stock
+from app.services.dispatch_runs import hold_site_dispatch
 from app.services.users import Actor
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # 10:00 in Lyon
@@ -51,14 +53,25 @@ async def put_in_stock(db, site_id: int, sku: str, quantity: int, location: str 
 
 
 async def reserve_line(
-    db, order_id: int, line_no: int, quantity: int, location: str = "A-01-01", *, taken_by: str | None = None
+    db,
+    order_id: int,
+    line_no: int,
+    quantity: int,
+    location: str = "A-01-01",
+    *,
+    taken_by: str | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """What a dispatch run leaves behind: an open pick task on a list, its stock reserved, the line allocated.
 
-    Written straight into the tables, so that these tests do not depend on the run's own code.
+    Written straight into the tables, so that these tests do not depend on the run's own code; under the
+    site's dispatch lock, taken first as a run takes it. `before_commit` is awaited with everything written.
     """
     async with db.transaction() as s:
         pg = await driver(s)
+        await hold_site_dispatch(
+            s, await pg.fetchval("SELECT site_id FROM dispatch_orders WHERE id = $1", order_id)
+        )
         line = await pg.fetchrow(
             """SELECT l.id, l.product_id, o.site_id FROM dispatch_order_lines l
                JOIN dispatch_orders o ON o.id = l.order_id WHERE l.order_id = $1 AND l.line_no = $2""",
@@ -115,6 +128,8 @@ async def reserve_line(
             order_id,
             "picking" if taker else "allocated",
         )
+        if before_commit is not None:
+            await before_commit()
         return int(task)
 
 

@@ -3,6 +3,8 @@
 import re
 import uuid
 from datetime import timedelta
+from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -320,3 +322,108 @@ async def test_a_form_posted_with_more_lines_than_an_order_may_have_looks_up_onl
     more = await post_form(client, "/sites/LYS/orders/new", {**typed, **lines}, headers=HTMX)
     assert more.status_code == 200 and more.text.count('name="line_product"') == 5
     assert more.text.count("✓") == 2  # the first two lines; the others are not looked up
+
+
+def form_fields(page):
+    """The edit form as the browser would send it back: every input's value, the chosen destination."""
+    values = dict(re.findall(r'<input[^>]* name="(destination|due_date|due_time|priority|version)"[^>]*'
+                             r' value="([^"]*)"', page))  # fmt: skip
+    chosen = re.search(r'<option value="([^"]+)" selected>', page)
+    return {
+        **values,
+        "destination": chosen[1] if chosen else "",
+        "idempotency_key": hidden_key(page),
+        "line_product": re.findall(r'name="line_product" type="text" value="([^"]*)"', page),
+        "line_quantity": re.findall(
+            r'name="line_quantity" type="text" inputmode="numeric" value="([^"]*)"', page
+        ),
+    }
+
+
+async def test_a_draft_is_edited_from_its_page_and_the_form_starts_from_the_order(client, db, orders):
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['draft']['id']}"
+    page = await client.get(url, headers={"Accept-Language": "fr"})
+    assert f'href="{url}/edit"' in page.text and "Modifier la commande" in page.text
+    form = await client.get(f"{url}/edit", headers={"Accept-Language": "fr"})
+    assert form.status_code == 200
+    assert f"Modifier la commande {orders['draft']['number']}" in form.text
+    fields = form_fields(form.text)
+    # The order as it stands (due 401 days on, at 10:00 in Lyon), and one blank line to add a product.
+    assert (fields["destination"], fields["due_date"], fields["due_time"], fields["priority"]) == (
+        "CLI-001",
+        (NOW + timedelta(days=401)).date().isoformat(),
+        "10:00",
+        "3",
+    )
+    assert (fields["line_product"], fields["line_quantity"]) == (["SKU-WATER", ""], ["12", ""])
+    fields |= {
+        "line_product": ["SKU-WATER", "SKU-FLOUR"],
+        "line_quantity": ["18", "20"],
+        "priority": "1",
+        "due_time": "",
+    }
+    saved = await post_form(client, f"{url}/edit", {**fields, "action": "save"})
+    assert (saved.status_code, saved.headers["location"]) == (303, url)
+    async with db.sessions() as s:
+        order = await s.scalar(select(DispatchOrder).where(DispatchOrder.id == orders["draft"]["id"]))
+    assert (order.state, order.units, order.priority) == ("draft", 38, 1)
+    # No time given: the end of that day, which the form shows again as no time.
+    assert order.due_at.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M") == "23:59"
+    reopened = form_fields((await client.get(f"{url}/edit")).text)
+    assert (reopened["due_time"], reopened["line_product"]) == ("", ["SKU-WATER", "SKU-FLOUR", ""])
+    again = await post_form(client, f"{url}/edit", {**fields, "action": "save"})
+    assert again.status_code == 303  # a double tap: the first answer, nothing more
+    async with db.sessions() as s:
+        events = await s.scalar(select(func.count()).where(AccessEvent.event == "order.changed"))
+    assert events == 1
+
+
+async def test_an_edit_over_someone_elses_comes_back_keeping_what_was_typed_and_a_second_save_wins(
+    client, db, orders
+):
+    await as_(client, "supervisor")
+    released = orders["released"]["id"]
+    url = f"/sites/LYS/orders/{released}/edit"
+    mine = form_fields((await client.get(url)).text)
+    theirs = form_fields((await client.get(url)).text)
+    theirs |= {"line_quantity": ["30", ""]}
+    assert (await post_form(client, url, {**theirs, "action": "save"})).status_code == 303
+    mine |= {"line_quantity": ["6", ""]}
+    refused = await post_form(client, url, {**mine, "action": "save"}, headers={"Accept-Language": "fr"})
+    assert refused.status_code == 409
+    assert "a été modifiée par quelqu'un d'autre" in unescape(refused.text)
+    assert form_fields(refused.text)["line_quantity"][:2] == ["6", ""]  # what was typed, kept
+    assert form_fields(refused.text)["version"] != mine["version"]  # the version now seen
+    async with db.sessions() as s:
+        units = await s.scalar(
+            select(DispatchOrder.units).where(DispatchOrder.id == orders["released"]["id"])
+        )
+    assert units == 30
+    second = await post_form(client, url, {**form_fields(refused.text), "action": "save"})
+    assert second.status_code == 303
+    async with db.sessions() as s:
+        units = await s.scalar(
+            select(DispatchOrder.units).where(DispatchOrder.id == orders["released"]["id"])
+        )
+    assert units == 6
+
+
+async def test_an_order_stock_was_reserved_for_offers_no_edit_and_a_stale_link_says_why(client, db, orders):
+    await put_in_stock(db, orders["site_id"], "SKU-WATER", 20)
+    await reserve_line(db, orders["released"]["id"], 1, 12)
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['released']['id']}"
+    assert f'href="{url}/edit"' not in (await client.get(url)).text
+    stale = await client.get(f"{url}/edit", headers={"Accept-Language": "fr"})
+    assert stale.status_code == 409
+    assert "ne peut plus être modifiée : du stock lui est déjà réservé" in stale.text
+    assert 'name="line_product"' not in stale.text  # the order's page, not the form
+
+
+async def test_operators_neither_see_nor_open_the_edit_form(client, orders):
+    await as_(client, "operator")
+    url = f"/sites/LYS/orders/{orders['draft']['id']}"
+    assert "/edit" not in (await client.get(url)).text
+    assert (await client.get(f"{url}/edit")).status_code == 403
+    assert (await post_form(client, f"{url}/edit", {"action": "save"})).status_code == 403

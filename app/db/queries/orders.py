@@ -6,12 +6,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.db.models import Destination, DispatchOrder, DispatchOrderLine, Product, Site
-from app.domain.orders import FINAL, LineProgress, OrderState, is_late
+from app.db.models import Destination, DispatchOrder, DispatchOrderLine, PickTask, Product, Site
+from app.domain.orders import FINAL, LineProgress, OrderState, is_late, may_edit
 
 OPEN = "open"  # the state filter for every order not yet dispatched or cancelled
 # The order a backorder continues. Made once: an alias of a mapped class builds a proxy of every column
@@ -65,8 +65,14 @@ class OrderDetail:
     released_at: datetime | None
     dispatched_at: datetime | None
     backorder_of: str | None  # the number of the order whose unserved need this one carries
+    updated_at: datetime  # its version: a correction made on an older one is checked with the person
+    ever_reserved: bool  # a pick task names one of its lines (it can no longer be corrected)
     late: bool
     lines: list[OrderLineRow]
+
+    @property
+    def editable(self) -> bool:
+        return may_edit(OrderState(self.state), ever_reserved=self.ever_reserved)
 
 
 _LINE_COUNT = (
@@ -158,6 +164,10 @@ async def order_detail(session: AsyncSession, order_id: int, now: datetime) -> O
                 DispatchOrder.released_at,
                 DispatchOrder.dispatched_at,
                 ORIGINAL.number.label("backorder_of"),
+                DispatchOrder.updated_at,
+                exists()
+                .where(PickTask.order_line_id == DispatchOrderLine.id, DispatchOrderLine.order_id == order_id)
+                .label("ever_reserved"),
             )
             .join(Site, Site.id == DispatchOrder.site_id)
             .join(Destination, Destination.id == DispatchOrder.destination_id)

@@ -13,6 +13,7 @@ from app.domain.orders import (
     OrderState,
     TransitionRefused,
     check_cancel,
+    check_edit,
     check_release,
     is_late,
     order_number,
@@ -36,6 +37,16 @@ def test_only_a_draft_can_be_released():
         with pytest.raises(TransitionRefused) as refused:
             check_release(state)
         assert (refused.value.action, refused.value.state) == ("release", state)
+
+
+@given(states, st.booleans())
+def test_only_a_draft_or_a_released_order_never_reserved_for_can_be_edited(state, ever_reserved):
+    if state in (OrderState.DRAFT, OrderState.RELEASED) and not ever_reserved:
+        check_edit(state, ever_reserved=ever_reserved)
+    else:
+        with pytest.raises(TransitionRefused) as refused:
+            check_edit(state, ever_reserved=ever_reserved)
+        assert (refused.value.action, refused.value.state) == ("edit", state)
 
 
 @given(states, st.lists(lines(picked=st.just(0)), max_size=5))
