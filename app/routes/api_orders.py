@@ -1,7 +1,7 @@
-"""JSON API v1 of the demand: destinations, and dispatch orders with their release and cancellation.
+"""JSON API v1 of the demand: destinations, and dispatch orders with their edit, release and cancellation.
 
 Bearer token only, RFC 9457 problems, msgspec bodies that refuse unknown keys, an `Idempotency-Key`
-on every POST, and orders scoped to the sites the caller works on (see app/routes/api_stock.py).
+on every POST and PUT, and orders scoped to the sites the caller works on (see app/routes/api_stock.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, post, put
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +37,14 @@ from app.routes.api_stock import (
 from app.routes.common import client_ip, principal_of
 from app.services.destinations import DestinationData, save_destination
 from app.services.errors import N_, Invalid, NotFound
-from app.services.orders import OrderData, OrderLineData, cancel_order, create_order, release_order
+from app.services.orders import (
+    OrderData,
+    OrderLineData,
+    cancel_order,
+    create_order,
+    edit_order,
+    release_order,
+)
 from app.services.users import Actor
 from app.web.auth import access
 from app.web.context import AppContext, Ctx
@@ -89,6 +96,28 @@ class OrderBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     release: Annotated[bool, msgspec.Meta(description="Release at once (default: a draft).")] = False
 
 
+class OrderEditBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What an order becomes: its destination, due time, priority and lines, replaced as given."""
+
+    destination: Annotated[str, msgspec.Meta(description="A destination code.")]
+    due_at: Annotated[datetime, msgspec.Meta(tz=True, description="RFC 3339, with its offset.")]
+    lines: list[OrderLineBody]
+    priority: (
+        Annotated[int, msgspec.Meta(le=INT4_MAX, description="Default: the destination's tier.")] | None
+    ) = None
+    updated_at: (
+        Annotated[
+            datetime,
+            msgspec.Meta(
+                tz=True,
+                description="The order's `updated_at` as you read it: if it changed since, 409 and nothing "
+                "is written. Omitted: not checked.",
+            ),
+        ]
+        | None
+    ) = None
+
+
 @dataclass(frozen=True)
 class DestinationPage:
     items: list[DestinationRow]
@@ -122,6 +151,14 @@ class OrderPage:
 
 
 @dataclass(frozen=True)
+class OrderEdited(OrderDetail):
+    """The order as edited, and the fields the edit changed (`destination`, `due_at`, `priority`,
+    `lines`; none when it already stood so)."""
+
+    changed: list[str]
+
+
+@dataclass(frozen=True)
 class OrderMoved:
     """Where an order stands after a release or a cancellation."""
 
@@ -137,7 +174,7 @@ _PROBLEMS = {
     403: "Your role, or the site of the order (member `site`), is not yours.",
     404: "Unknown order (member `order`).",
     409: "The order's state refuses it (members `number`, `state`; `picked` when units are already "
-    "picked), or the order number is taken.",
+    "picked), the order number is taken, or the order changed since the `updated_at` given.",
     422: "A value needs correcting (member `field` names it: `lines` for a line, with `line`), "
     "or an Idempotency-Key reused for another body.",
 }
@@ -168,13 +205,14 @@ async def _move(
     return OrderMoved(**answer)
 
 
-async def _order_of_yours(session: AsyncSession, principal: Principal, order_id: int) -> None:
-    """404 for an unknown order, 403 for an order of a site this person does not work at."""
+async def _order_of_yours(session: AsyncSession, principal: Principal, order_id: int) -> int:
+    """The order's site; 404 for an unknown order, 403 for one of a site this person does not work at."""
     found = await order_site(session, order_id)
     if found is None:
         raise NotFound("Unknown order: {order}.", order=order_id)
     if not principal.may_work_on(found[0]):
         raise OutsideYourSites(N_("You do not work at site {site}."), site=found[1])
+    return found[0]
 
 
 # --- controllers -------------------------------------------------------------------------------
@@ -306,6 +344,44 @@ class ApiOrdersController(_ApiController):
         if detail is None:
             raise NotFound("Unknown order: {order}.", order=order_id)
         return detail
+
+    @put(
+        "/{order_id:int}",
+        name="api:orders-edit",
+        opt=access(SUPERVISORS),
+        responses=problems(403, 404, 409, 422),
+    )
+    async def edit(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        order_id: FromPath[int],
+        data: JSONBody[OrderEditBody],
+        idempotency_key: IdempotencyKey = None,
+    ) -> OrderEdited:
+        """Edit a draft, or a released order no dispatch run reserved stock for yet: its destination, due
+        time, priority and lines are replaced as given; number and state stay (idempotent)."""
+        async with ctx.db.reads() as session:
+            site_id = await _order_of_yours(session, principal_of(request), order_id)
+        order = OrderData(
+            site_id,
+            data.destination,
+            data.due_at,
+            tuple(OrderLineData(line.product, line.quantity) for line in data.lines),
+            data.priority,
+            None,
+            "api",
+        )
+        _status, answer = await edit_order(
+            ctx.db,
+            order_id,
+            order,
+            version=data.updated_at,
+            actor=_actor(request),
+            idempotency_key=idempotency_key or "",
+            now=ctx.now(),
+        )
+        return msgspec.convert(answer, OrderEdited)
 
     @post(
         "/{order_id:int}/release",

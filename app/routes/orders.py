@@ -281,10 +281,13 @@ class OrdersController(Controller):
             order = await _order(ctx, here, order_id)
             if not order.editable:
                 return await _detail(request, ctx, here, order, _error(refusal), status_code=refusal.status)
-            retry = form.retry()
+            retry, error = form.retry(), _error(refusal)
             if isinstance(refusal, ChangedMeanwhile):  # shown, and saving again is a choice made knowingly
                 retry = replace(retry, version=order.updated_at.isoformat())
-            return await _form(request, ctx, here, retry, _error(refusal), refusal.status, order=order)
+                error["hint"] = _(
+                    "Save again to replace their changes with yours, or leave without saving to see them."
+                )
+            return await _form(request, ctx, here, retry, error, refusal.status, order=order)
         return _done(request, request.app.route_reverse("orders:detail", site=here.code, order_id=order_id))
 
     @post("/{order_id:int}/release", name="orders:release", opt=access(SUPERVISORS), status_code=303)

@@ -500,9 +500,9 @@ async def edit_order(
             raise _refusal(refused, number) from None
         if version is not None and head["updated_at"] != version:
             raise ChangedMeanwhile(
-                "Order {number} was changed by someone else since you began editing it. Save again to "
-                "replace their changes with yours, or leave without saving to see them.",
+                "Order {number} was changed by someone else since you read it.",
                 number=number,
+                updated_at=head["updated_at"].isoformat(),
             )
         destination = await _destination(session, order.destination)
         products = await _products(session, order.lines)

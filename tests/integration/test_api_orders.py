@@ -204,6 +204,68 @@ async def test_the_new_endpoints_are_in_the_openapi_schema(client, catalog):
         "/api/v1/orders/{order_id}/cancel",
     ):
         assert path in schema["paths"], path
+    assert "put" in schema["paths"]["/api/v1/orders/{order_id}"]
     create = schema["paths"]["/api/v1/orders"]["post"]
     assert {"201", "409", "422"} <= set(create["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
+
+
+async def test_an_order_is_edited_through_the_api_once_and_only_while_nothing_was_reserved(
+    client, db, catalog
+):
+    auth = await bearer(client, "supervisor")
+    order = (await post(client, auth, "/api/v1/orders", {**ORDER, "release": True})).json()
+    url, key = f"/api/v1/orders/{order['id']}", {**auth, "Idempotency-Key": "edit-1"}
+    body = {
+        "destination": "MAG-001",
+        "due_at": "2099-11-27T09:00:00+01:00",
+        "lines": [{"product": "SKU-FLOUR", "quantity": 30}],
+        "updated_at": order["updated_at"],
+    }
+    edited = await client.put(url, json=body, headers=key)
+    assert edited.status_code == 200, edited.text
+    answer = edited.json()
+    assert answer["changed"] == ["destination", "due_at", "priority", "lines"]  # MAG-001 is tier 1
+    assert (
+        answer["number"],
+        answer["state"],
+        answer["destination"],
+        answer["priority"],
+        answer["units"],
+    ) == (
+        order["number"],
+        "released",
+        "MAG-001",
+        1,
+        30,
+    )
+    assert [(line["sku"], line["quantity"]) for line in answer["lines"]] == [("SKU-FLOUR", 30)]
+    assert (await client.put(url, json=body, headers=key)).json() == answer  # a replay: the first answer
+    # The same body again, as a new request, names a version that is no longer the order's.
+    stale = assert_problem(
+        await client.put(url, json=body, headers={**auth, "Idempotency-Key": "edit-2"}), 409
+    )
+    assert (stale["number"], stale["detail"]) == (
+        order["number"],
+        f"Order {order['number']} was changed by someone else since you read it.",
+    )
+    assert stale["updated_at"] == answer["updated_at"].replace("Z", "+00:00")  # the version to read again
+    no_key = await client.put(url, json={**body, "updated_at": None}, headers=auth)
+    assert assert_problem(no_key, 422)["field"] == "Idempotency-Key"
+    await put_in_stock(db, catalog.site_id, "SKU-FLOUR", 30)
+    await reserve_line(db, order["id"], 1, 30)
+    reserved = await client.put(
+        url, json={**body, "updated_at": None}, headers={**auth, "Idempotency-Key": "e3"}
+    )
+    assert assert_problem(reserved, 409)["state"] == "allocated"
+    olivia = await bearer(client, "operator")
+    assert_problem(await client.put(url, json=body, headers={**olivia, "Idempotency-Key": "e4"}), 403)
+    assert_problem(
+        await client.put(url, json={**body, "site": "LYS"}, headers={**auth, "Idempotency-Key": "e5"}), 400
+    )
+    assert_problem(
+        await client.put("/api/v1/orders/999999", json=body, headers={**auth, "Idempotency-Key": "e6"}), 404
+    )
+    shown = (await client.get(url, headers=auth)).json()
+    assert [(line["sku"], line["quantity"]) for line in shown["lines"]] == [("SKU-FLOUR", 30)]
+    await assert_stock_invariants(db)

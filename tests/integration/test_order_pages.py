@@ -392,7 +392,11 @@ async def test_an_edit_over_someone_elses_comes_back_keeping_what_was_typed_and_
     mine |= {"line_quantity": ["6", ""]}
     refused = await post_form(client, url, {**mine, "action": "save"}, headers={"Accept-Language": "fr"})
     assert refused.status_code == 409
-    assert "a été modifiée par quelqu'un d'autre" in unescape(refused.text)
+    assert (
+        "La commande CMD-20261125-0002 a été modifiée par quelqu'un d'autre depuis que vous l'avez lue. "
+        "Enregistrez à nouveau pour remplacer ses modifications par les vôtres, ou quittez sans enregistrer "
+        "pour les voir." in unescape(refused.text)
+    )
     assert form_fields(refused.text)["line_quantity"][:2] == ["6", ""]  # what was typed, kept
     assert form_fields(refused.text)["version"] != mine["version"]  # the version now seen
     async with db.sessions() as s:
