@@ -103,6 +103,19 @@ class OrderForm:
         blanks = (("", ""),) * max(1, NEW_LINES - len(filled))
         return replace(self, lines=filled + blanks, key=new_key())
 
+    def reshaped(self, action: str) -> OrderForm | None:
+        """The form with a line added ("add-line") or line n taken out ("remove-line-<n>"), the rest as
+        typed; None for any other action (a save)."""
+        if action == "add-line":
+            return replace(self, lines=(*self.lines, ("", "")))
+        if not action.startswith("remove-line-"):
+            return None
+        number = action.removeprefix("remove-line-")
+        if not (number.isdecimal() and 1 <= int(number) <= len(self.lines)):
+            return self  # a line that is not there (a stale page): the form as it is
+        n = int(number)
+        return replace(self, lines=self.lines[: n - 1] + self.lines[n:] or (("", ""),))
+
     def seen_version(self) -> datetime | None:
         """The version of the order the form was drawn from (None if absent or garbled: not checked)."""
         try:
@@ -211,8 +224,8 @@ class OrdersController(Controller):
         """Create the order (released at once with the "create and release" button), or add a line."""
         here, form = await site_for(ctx, principal_of(request), site), OrderForm.read(data)
         action = one(data, "action")
-        if action == "add-line":
-            return await _form(request, ctx, here, replace(form, lines=(*form.lines, ("", ""))))
+        if reshaped := form.reshaped(action):
+            return await _form(request, ctx, here, reshaped)
         return await _create(request, ctx, here, form, release=action == "release")
 
     @get("/new/product", name="orders:product", opt=access(SUPERVISORS))
@@ -263,8 +276,8 @@ class OrdersController(Controller):
         """Save the corrections (or add a line to the form), then back to the order."""
         here, form = await site_for(ctx, principal_of(request), site), OrderForm.read(data)
         order = await _order(ctx, here, order_id)
-        if one(data, "action") == "add-line":
-            return await _form(request, ctx, here, replace(form, lines=(*form.lines, ("", ""))), order=order)
+        if reshaped := form.reshaped(one(data, "action")):
+            return await _form(request, ctx, here, reshaped, order=order)
         try:
             async with ctx.db.reads() as session:
                 zone = await site_zone(session, here.id)

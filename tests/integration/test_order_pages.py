@@ -431,3 +431,26 @@ async def test_operators_neither_see_nor_open_the_edit_form(client, orders):
     assert "/edit" not in (await client.get(url)).text
     assert (await client.get(f"{url}/edit")).status_code == 403
     assert (await post_form(client, f"{url}/edit", {"action": "save"})).status_code == 403
+
+
+async def test_a_line_is_taken_out_of_the_form_keeping_the_others_and_nothing_is_saved(client, db, orders):
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['draft']['id']}/edit"
+    fields = form_fields((await client.get(url)).text)
+    fields |= {"line_product": ["SKU-WATER", "SKU-FLOUR", "SKU-GLOVE"], "line_quantity": ["12", "20", "5"]}
+    fewer = await post_form(client, url, {**fields, "action": "remove-line-2"}, headers=HTMX)
+    assert fewer.status_code == 200 and "<html" not in fewer.text
+    assert form_fields(fewer.text)["line_product"] == ["SKU-WATER", "SKU-GLOVE"]
+    assert form_fields(fewer.text)["line_quantity"] == ["12", "5"]
+    assert "Retirer la ligne 2" in fewer.text and "Retirer la ligne 3" not in fewer.text
+    stale = await post_form(client, url, {**fields, "action": "remove-line-9"}, headers=HTMX)
+    assert form_fields(stale.text)["line_product"] == ["SKU-WATER", "SKU-FLOUR", "SKU-GLOVE"]
+    last = await post_form(
+        client, "/sites/LYS/orders/new", {**fields, "line_product": ["SKU-WATER"], "line_quantity": ["1"],
+                                          "action": "remove-line-1"}, headers=HTMX,
+    )  # fmt: skip
+    assert form_fields(last.text)["line_product"] == [""]  # the last line taken out leaves a blank one
+    async with db.sessions() as s:
+        units = await s.scalar(select(DispatchOrder.units).where(DispatchOrder.id == orders["draft"]["id"]))
+        count = await s.scalar(select(func.count()).select_from(DispatchOrder))
+    assert (units, count) == (12, 4)  # neither the draft nor a new order was touched
