@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 
 from app.db.models.orders import ORDER_STATES
 from app.db.queries.destinations import destination_choices
-from app.db.queries.orders import OPEN, OrderDetail, order_detail, order_page
+from app.db.queries.orders import OPEN, OrderDetail, order_detail, order_page, order_trail
 from app.db.queries.stock_views import site_zone
 from app.db.queries.users import SiteRow
 from app.domain.access import EVERYONE, SUPERVISORS
@@ -398,6 +398,9 @@ async def _detail(
     error: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Template:
+    """The order's page: its lines, and where its stock went (lists, shipments, backorders)."""
+    async with ctx.db.reads() as session:
+        trail = await order_trail(session, order.id)
     return page(
         request,
         "orders/detail.html",
@@ -405,6 +408,7 @@ async def _detail(
         status_code=status_code,
         site=site,
         order=order,
+        trail=trail,
         error=error,
         key=new_key(),
         supervisor=principal_of(request).may(SUPERVISORS),

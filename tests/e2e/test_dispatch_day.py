@@ -128,9 +128,9 @@ SHORT = (
 SHIPMENTS = "SELECT count(*) FROM shipments s JOIN destinations d ON d.id = s.destination_id "
 
 
-def query(urls: DatabaseUrls, sql: str) -> list[tuple]:
+def query(urls: DatabaseUrls, sql: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(urls.libpq) as connection:
-        return connection.execute(sql).fetchall()
+        return connection.execute(sql, params or None).fetchall()  # None: a `%` in LIKE stays a `%`
 
 
 def scan(page: Page, code: str) -> None:
@@ -252,6 +252,16 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     assert query(lille, SHIPMENTS + "WHERE d.code LIKE 'JOUR-%'") == [(3,)]
     backorders = query(lille, "SELECT number FROM dispatch_orders WHERE number LIKE 'JOUR-C%-R1'")
     assert backorders, "the short pick and the shortage become a backorder"
+    # The order's page says where its stock went: its lists, its shipment, its backorder.
+    [(order_id,)] = query(
+        lille, "SELECT id FROM dispatch_orders WHERE number = %s", (backorders[0][0].removesuffix("-R1"),)
+    )
+    page.goto(f"{live_server}/sites/LIL/orders/{order_id}")
+    expect(page.locator(".order-trail-lists tbody tr").first).to_contain_text("Terminée")
+    expect(page.locator(".order-trail-shipments")).to_contain_text("Bon de livraison")
+    expect(page.get_by_role("link", name=backorders[0][0])).to_be_visible()
+    assert_accessible(page)
+    assert_fits_width(page, *TABLETS)
     shipment = query(
         lille, "SELECT s.id, s.number " + SHIPMENTS[len("SELECT count(*) ") :] + "WHERE d.code = 'JOUR-M1'"
     )[0]

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from app.db.models import DispatchOrder, Shipment, ShipmentLine, StockMovement
 from app.services.errors import NotFound
 from app.services.shipments import NothingToShip, ShipmentRequest, close_shipment
+from tests.conftest import PERSONAS
 from tests.integration.picking_fixtures import (
     balance,
     dispatched_day,
@@ -22,6 +23,7 @@ from tests.integration.picking_fixtures import (
     tasks_by_sku,
 )
 from tests.integration.stock_fixtures import assert_stock_invariants
+from tests.integration.test_operations import sign_in, visible_text
 from tests.integration.test_picking import GS1_YOG_L1, confirm
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
@@ -148,3 +150,23 @@ async def test_a_replayed_shipment_returns_the_first_answer_and_ships_nothing_mo
         assert await s.scalar(text("SELECT count(*) FROM shipments")) == 1
         assert await s.scalar(text("SELECT count(*) FROM stock_movements WHERE kind = 'dispatch'")) == 1
     await assert_stock_invariants(db)
+
+
+async def test_an_orders_page_shows_its_lists_its_shipments_and_its_backorder(client, db, day):
+    await sign_in(client, "supervisor")
+    url = f"/sites/LYS/orders/{day.order_id}"
+    allocated = " ".join(visible_text((await client.get(url)).text).split())
+    # Allocated: two lists serve it (zones A and B), nobody has taken them yet; nothing shipped.
+    assert "Préparation et expédition" in allocated and "Bon de livraison" not in allocated
+    assert "A À préparer — 0 / 1 0 / 20" in allocated and "B À préparer — 0 / 1 0 / 12" in allocated
+    await confirm(db, day.flour_task, "A-01-01", "SKU-FLOUR", 14)  # 6 missing
+    await confirm(db, day.yog_task, "B-01-01", GS1_YOG_L1, 12)
+    _s, answer = await ship(db, day.site_id)
+    html = (await client.get(url)).text
+    text_ = " ".join(visible_text(html).split())
+    assert f"{PERSONAS['operator'].full_name} 1 / 1 14 / 20" in text_  # the flour list, short by 6
+    assert "1-001 A Terminée" in text_ and "1-002 B Terminée Olivia" in text_
+    assert answer["number"] in text_ and "Bon de livraison" in text_
+    assert f'href="/sites/LYS/shipments/{answer["shipment"]}/note"' in html
+    backorder = answer["backorders"][0]
+    assert f"Reliquats : {backorder} Lancée" in text_

@@ -157,7 +157,12 @@ class Shipment(IdentityAuditBase):
 
 class ShipmentLine(DefaultBase):
     __tablename__ = "shipment_lines"
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        # What was shipped of an order line: closing a shipment, an order's page, and the key's check when
+        # an order line is deleted (an order edited).
+        Index("ix_shipment_lines_order_line", "order_line_id"),
+    )
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id", ondelete="CASCADE"), index=True)
     order_line_id: Mapped[int] = mapped_column(ForeignKey("dispatch_order_lines.id", ondelete="RESTRICT"))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import IdentityAuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 ORDER_STATES = ("draft", "released", "allocated", "picking", "picked", "dispatched", "cancelled")
@@ -22,6 +22,12 @@ class DispatchOrder(IdentityAuditBase):
         CheckConstraint("priority >= 1", name="priority_positive"),
         CheckConstraint("units >= 0", name="units_not_negative"),
         Index("ix_dispatch_orders_site_state", "site_id", "state"),
+        # An order's backorders (its page); few orders have one.
+        Index(
+            "ix_dispatch_orders_backorder_of",
+            "backorder_of",
+            postgresql_where=text("backorder_of IS NOT NULL"),
+        ),
     )
     number: Mapped[str] = mapped_column(String(32), unique=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, PickTask, Product, Site
+from app.db.session import driver
 from app.domain.orders import FINAL, LineProgress, OrderState, is_late, may_edit
 
 OPEN = "open"  # the state filter for every order not yet dispatched or cancelled
@@ -212,3 +214,75 @@ async def order_site(session: AsyncSession, order_id: int) -> tuple[int, str] | 
         )
     ).first()
     return None if row is None else (row[0], row[1])
+
+
+@dataclass(frozen=True)
+class OrderListRow:
+    """A pick list holding tasks of the order (those not given back): its share of the list."""
+
+    id: int
+    number: str
+    zone: str
+    status: str  # the list's: open, taken, done
+    picker: str | None  # who has it (or had it)
+    tasks: int  # the order's tasks on it
+    done: int  # of those, picked or short
+    units: int  # to pick for the order on it
+    picked: int
+
+
+@dataclass(frozen=True)
+class OrderShipmentRow:
+    id: int
+    number: str
+    shipped_at: datetime
+    units: int  # of this order
+
+
+class OrderRef(NamedTuple):
+    id: int
+    number: str
+    state: str
+
+
+@dataclass(frozen=True)
+class OrderTrail:
+    """Where an order's stock went: the pick lists serving it, the shipments it left in, its backorders."""
+
+    lists: list[OrderListRow]
+    shipments: list[OrderShipmentRow]
+    backorders: list[OrderRef]
+
+
+_TRAIL_LISTS = """
+    SELECT pl.id, pl.number, pl.zone, pl.status, u.full_name,
+           count(*), count(*) FILTER (WHERE t.status <> 'open'), sum(t.quantity), sum(t.picked)
+    FROM dispatch_order_lines l
+    JOIN pick_tasks t ON t.order_line_id = l.id AND t.status <> 'released'
+    JOIN pick_lists pl ON pl.id = t.pick_list_id
+    LEFT JOIN users u ON u.id = pl.taken_by
+    WHERE l.order_id = $1
+    GROUP BY pl.id, u.full_name
+    ORDER BY pl.id
+"""
+_TRAIL_SHIPMENTS = """
+    SELECT s.id, s.number, s.created_at, sum(sl.quantity)
+    FROM dispatch_order_lines l
+    JOIN shipment_lines sl ON sl.order_line_id = l.id
+    JOIN shipments s ON s.id = sl.shipment_id
+    WHERE l.order_id = $1
+    GROUP BY s.id
+    ORDER BY s.created_at, s.id
+"""
+_TRAIL_BACKORDERS = "SELECT id, number, state FROM dispatch_orders WHERE backorder_of = $1 ORDER BY id"
+
+
+async def order_trail(session: AsyncSession, order_id: int) -> OrderTrail:
+    """The pick lists, shipments and backorders of an order (three indexed reads: by order line, by the
+    lines' tasks and shipment lines, by `backorder_of`)."""
+    pg = await driver(session)
+    return OrderTrail(
+        [OrderListRow(*row) for row in await pg.fetch(_TRAIL_LISTS, order_id)],
+        [OrderShipmentRow(*row) for row in await pg.fetch(_TRAIL_SHIPMENTS, order_id)],
+        [OrderRef(*row) for row in await pg.fetch(_TRAIL_BACKORDERS, order_id)],
+    )
