@@ -52,7 +52,7 @@ clean:
 
 # Extract the messages to app/i18n/messages.pot and merge them into the fr and en catalogs
 # (created if missing). Then translate the new entries of app/i18n/fr/LC_MESSAGES/messages.po.
-I18N_KEYWORDS := -k Refused -k Invalid -k NotFound -k LoginRefused -k TooManyAttempts -k NotEnoughStock -k KeyReused -k OpenPickWork -k OutsideYourSites -k WrongPick -k ListTaken -k NothingToShip -k PrinterUnavailable -k StaleInputs -k ChangedMeanwhile -k NothingToAllocate -k N_ -k gettext -k ngettext:1,2
+I18N_KEYWORDS := -k Refused -k Invalid -k NotFound -k LoginRefused -k TooManyAttempts -k NotEnoughStock -k KeyReused -k OpenPickWork -k OutsideYourSites -k WrongPick -k ListTaken -k NothingToShip -k PrinterUnavailable -k StaleInputs -k ChangedMeanwhile -k NothingToUndo -k NothingToAllocate -k N_ -k gettext -k ngettext:1,2
 
 i18n: $(VENV)/.dev
 	$(BIN)/pybabel --quiet extract -F babel.cfg $(I18N_KEYWORDS) --no-location --omit-header --sort-output \

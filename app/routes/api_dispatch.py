@@ -19,6 +19,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from app.db.queries.dispatch_views import (
     ExplanationRow,
     RunRow,
+    RunUndone,
     recent_runs,
     run_by_id,
     run_explanation,
@@ -36,6 +37,7 @@ from app.services.dispatch_runs import (
     start_dispatch_run,
 )
 from app.services.errors import NotFound
+from app.services.run_undo import undo_dispatch_run
 from app.services.stock import Actor
 from app.web.auth import access
 from app.web.context import AppContext, Ctx
@@ -129,6 +131,7 @@ class RunAnswer:
     finished_at: str | None
     explanations: list[Allocation]
     explanations_total: int
+    undone: RunUndone | None  # given back by a supervisor: when, by whom, what
 
 
 def _allocation(row: ExplanationRow) -> Allocation:
@@ -216,6 +219,7 @@ def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -
         run.finished_at.isoformat() if run.finished_at else None,
         [_allocation(row) for row in rows],
         total,
+        run.undone,
     )
 
 
@@ -305,6 +309,40 @@ class ApiDispatchRunsController(_ApiController):
                 raise NotFound("Unknown dispatch run.")
             found = await _site(session, principal_of(request), site)
         return await self._run(ctx, found.code, found.id, run_id, limit, offset)
+
+    @post(
+        "/{run_id:int}/undo",
+        name="api:dispatch-runs-undo",
+        opt=access(SUPERVISORS),
+        status_code=200,
+        responses=problems(403, 404, 409, 422),
+    )
+    async def undo_run(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        run_id: FromPath[int],
+        idempotency_key: IdempotencyKey = None,
+    ) -> RunAnswer:
+        """Undo a committed run: what it reserved on lists nobody has taken goes back to stock, its orders
+        are released again, its lists left empty are cancelled; lists being picked are kept (idempotent).
+        409 when it was undone already or nothing is left to give back."""
+        principal = principal_of(request)
+        async with ctx.db.reads() as session:
+            site = await run_site_code(session, run_id)
+            if site is None:
+                raise NotFound("Unknown dispatch run.")
+            found = await _site(session, principal, site)
+        await undo_dispatch_run(
+            ctx.db,
+            run_id,
+            site_ids=[found.id],
+            actor=Actor(principal.user_id, str(principal.user_id)),
+            actor_name=principal.full_name,
+            idempotency_key=idempotency_key or "",
+            now=ctx.now(),
+        )
+        return await self._run(ctx, found.code, found.id, run_id, limit=0)
 
     async def _run(
         self, ctx: AppContext, code: str, site_id: int, run_id: int, limit: int = 1000, offset: int = 0

@@ -36,7 +36,7 @@ from app.services.stock import Actor
 from app.web.auth import access
 from app.web.context import Ctx
 
-ListStatus = Literal["open", "taken", "done"]
+ListStatus = Literal["open", "taken", "done", "cancelled"]
 
 
 class ConfirmBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

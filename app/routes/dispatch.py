@@ -19,6 +19,7 @@ from app.db.queries.dispatch_views import (
     run_pick_lists,
     site_defaults,
 )
+from app.db.queries.users import SiteRow
 from app.domain.access import SUPERVISORS
 from app.routes.common import principal_of, site_for, to_first_site
 from app.routes.dispatch_view import (
@@ -31,12 +32,13 @@ from app.routes.dispatch_view import (
     chart_bars,
     pages,
 )
-from app.routes.scan_flows.flows import Form, one
+from app.routes.scan_flows.flows import Form, new_key, one
 from app.services.dispatch_runs import OPEN_STATES, RunOptions, start_dispatch_run
 from app.services.errors import NotFound, Refused
+from app.services.run_undo import undo_dispatch_run
 from app.services.stock import Actor
 from app.web.auth import access
-from app.web.context import Ctx
+from app.web.context import AppContext, Ctx
 from app.web.templating import page
 
 LABELS: dict[str, Any] = {"policies": POLICY_LABELS, "roundings": ROUNDING_LABELS, "reasons": REASON_LABELS}
@@ -144,36 +146,47 @@ class DispatchController(Controller):
     ) -> Template:
         """The run; an htmx request gets its `part`: the explanation (filters, pages) or the pick lists."""
         found = await site_for(ctx, principal_of(request), site)
-        filters = Filters(q, show, max(page_no, 1))
-        async with ctx.db.reads() as session:
-            run = await run_by_id(session, found.id, run_id)
-            if run is None:
-                raise NotFound("Unknown dispatch run.")
-            rows, total = await run_explanation(
-                session,
-                run.id,
-                q=q,
-                short_only=filters.short_only,
-                limit=PAGE_SIZE,
-                offset=(filters.page_no - 1) * PAGE_SIZE,
+        fragment = "lists" if part == "lists" else "explanation"
+        return await _run_page(request, ctx, found, run_id, Filters(q, show, max(page_no, 1)), fragment)
+
+    @post("/sites/{site:str}/dispatch/runs/{run_id:int}/undo", name="dispatch:undo", status_code=303)
+    async def undo(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        run_id: FromPath[int],
+        data: Form,
+    ) -> Response[Any]:
+        """Give back what the run reserved on lists nobody has taken, then back to the run."""
+        principal = principal_of(request)
+        found = await site_for(ctx, principal, site)
+        try:
+            await undo_dispatch_run(
+                ctx.db,
+                run_id,
+                site_ids=[found.id],
+                actor=Actor(principal.user_id, str(principal.user_id)),
+                actor_name=principal.full_name,
+                idempotency_key=one(data, "idempotency_key"),
+                now=ctx.now(),
             )
-            totals = await run_destination_totals(session, run.id)
-            lists = await run_pick_lists(session, run.id)
-        return page(
-            request,
-            "dispatch/run.html",
-            "lists" if part == "lists" else "explanation",
-            site=found,
-            now=ctx.now(),
-            run=run,
-            rows=rows,
-            total=total,
-            pages=pages(total),
-            filters=filters,
-            totals=totals,
-            bars=chart_bars(totals),
-            lists=lists,
-            **LABELS,
+        except Refused as refusal:
+            if isinstance(refusal, NotFound):
+                raise
+            return await _run_page(
+                request,
+                ctx,
+                found,
+                run_id,
+                Filters(),
+                "undo",
+                undo_refused=refusal,
+                status_code=refusal.status,
+            )
+        target = request.app.route_reverse("dispatch:run", site=found.code, run_id=run_id)
+        return (
+            ClientRedirect(target) if request.headers.get("hx-request") else Redirect(target, status_code=303)
         )
 
     @get("/sites/{site:str}/dispatch/runs/{run_id:int}/progress", name="dispatch:progress")
@@ -188,3 +201,50 @@ class DispatchController(Controller):
         if run.finished:  # polling ends with the page itself, reloaded to show the result
             return ClientRedirect(request.app.route_reverse("dispatch:run", site=found.code, run_id=run.id))
         return page(request, "dispatch/_progress.html", site=found, run=run)
+
+
+async def _run_page(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    site: SiteRow,
+    run_id: int,
+    filters: Filters,
+    fragment: str,
+    *,
+    undo_refused: Refused | None = None,
+    status_code: int = 200,
+) -> Template:
+    """A run's page: its figures, the fill rate per destination, its pick lists, its explanation."""
+    async with ctx.db.reads() as session:
+        run = await run_by_id(session, site.id, run_id)
+        if run is None:
+            raise NotFound("Unknown dispatch run.")
+        rows, total = await run_explanation(
+            session,
+            run.id,
+            q=filters.q,
+            short_only=filters.short_only,
+            limit=PAGE_SIZE,
+            offset=(filters.page_no - 1) * PAGE_SIZE,
+        )
+        totals = await run_destination_totals(session, run.id)
+        lists = await run_pick_lists(session, run.id)
+    return page(
+        request,
+        "dispatch/run.html",
+        fragment,
+        status_code=status_code,
+        site=site,
+        now=ctx.now(),
+        run=run,
+        rows=rows,
+        total=total,
+        pages=pages(total),
+        filters=filters,
+        totals=totals,
+        bars=chart_bars(totals),
+        lists=lists,
+        undo_refused=undo_refused,
+        key=new_key(),
+        **LABELS,
+    )

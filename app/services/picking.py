@@ -289,10 +289,19 @@ async def confirm_pick(
     return await idempotency.once(db, actor.scope, key, payload, now, operation)
 
 
+def closed_list(status: str, number: str) -> Refused | None:
+    """Why nobody can take, give back or pick a list any more: it is finished, or it was cancelled."""
+    if status == "done":
+        return Refused("Pick list {number} is finished.", number=number)
+    if status == "cancelled":
+        return Refused("Pick list {number} was cancelled: nothing on it is left to pick.", number=number)
+    return None
+
+
 async def _hold_list(session: AsyncSession, task: TaskContext, actor: Actor, now: datetime) -> None:
     """The task's list must be the actor's: an open list is taken by confirming one of its tasks."""
-    if task.list_status == "done":
-        raise Refused("Pick list {number} is finished.", number=task.list_number)
+    if refusal := closed_list(task.list_status, task.list_number):
+        raise refusal
     if task.list_status == "taken" and task.taken_by != actor.user_id:
         raise ListTaken(
             "Pick list {number} is being picked by {name}.",
@@ -429,7 +438,7 @@ _GIVE_BACK = """
 """
 _HAND_OVER = """
     UPDATE pick_lists SET status = 'taken', taken_by = $2, taken_at = $3, updated_at = $3
-    WHERE id = $1 AND status <> 'done'
+    WHERE id = $1 AND status IN ('open', 'taken')
     RETURNING id
 """
 _ORDERS_OF_LIST = """
@@ -487,8 +496,8 @@ async def take_pick_list(
         row = await _list(session, list_id, site_ids)
         if await pg.fetchval(_CLAIM_LIST, list_id, actor.user_id, now) is None:
             row = await _list(session, list_id, site_ids)  # as the winner left it
-            if row.status == "done":
-                raise Refused("Pick list {number} is finished.", number=row.number)
+            if refusal := closed_list(row.status, row.number):
+                raise refusal
             if row.taken_by != actor.user_id:
                 raise ListTaken(
                     "Pick list {number} is being picked by {name}.",
@@ -519,8 +528,8 @@ async def release_pick_list(
         row = await _list(session, list_id, site_ids)
         if await pg.fetchval(_GIVE_BACK, list_id, actor.user_id, now, supervisor) is None:
             row = await _list(session, list_id, site_ids)
-            if row.status == "done":
-                raise Refused("Pick list {number} is finished.", number=row.number)
+            if refusal := closed_list(row.status, row.number):
+                raise refusal
             if row.status == "taken":
                 raise ListTaken(
                     "Pick list {number} is being picked by {name}.",
@@ -559,7 +568,10 @@ async def reassign_pick_list(
                 username=username,
             )
         if await pg.fetchval(_HAND_OVER, list_id, person["id"], now) is None:
-            raise Refused("Pick list {number} is finished.", number=row.number)
+            current = await _list(session, list_id, site_ids)
+            refusal = closed_list(current.status, current.number)
+            assert refusal is not None  # a list neither open nor taken is finished or cancelled
+            raise refusal
         await _orders_follow(session, list_id, row.site_id, now)
         await journal.record(
             session,

@@ -56,16 +56,24 @@ class Released:
     tasks: int
     units: int
     order_ids: frozenset[int]
+    lists_cancelled: int = 0  # open lists left with nothing to pick
 
 
 _OPEN_TASKS = """
-    SELECT t.id, t.product_id, t.location_id, t.lot_id, t.quantity, t.order_line_id, l.order_id
+    SELECT t.id, t.product_id, t.location_id, t.lot_id, t.quantity, t.order_line_id, l.order_id,
+           t.pick_list_id
     FROM pick_tasks t JOIN dispatch_order_lines l ON l.id = t.order_line_id
     WHERE t.id = ANY($1::bigint[]) AND t.status = 'open'
     ORDER BY t.id
     FOR UPDATE OF t
 """
 _MARK_RELEASED = "UPDATE pick_tasks SET status = 'released', done_at = $2 WHERE id = ANY($1::bigint[])"
+# An open list left with no task to pick is cancelled (a taken one finishes as its picker goes on).
+_CANCEL_EMPTIED_LISTS = """
+    UPDATE pick_lists pl SET status = 'cancelled', done_at = $2, updated_at = $2
+    WHERE pl.id = ANY($1::bigint[]) AND pl.status = 'open'
+      AND NOT EXISTS (SELECT 1 FROM pick_tasks t WHERE t.pick_list_id = pl.id AND t.status = 'open')
+"""
 _UNALLOCATE_LINES = """
     UPDATE dispatch_order_lines l SET allocated = l.allocated - k.units, updated_at = $3
     FROM unnest($1::bigint[], $2::int[]) AS k(id, units) WHERE l.id = k.id
@@ -73,14 +81,15 @@ _UNALLOCATE_LINES = """
 
 
 async def release_tasks(session: AsyncSession, task_ids: Sequence[int], now: datetime) -> Released:
-    """Give back the stock reserved by these tasks (those still open) and the need of their lines."""
+    """Give back the stock reserved by these tasks (those still open) and the need of their lines; an
+    open list left with nothing to pick is cancelled. The caller refreshes the orders' states."""
     pg = await driver(session)
     rows = await pg.fetch(_OPEN_TASKS, list(task_ids))
     if not rows:
         return Released(0, 0, frozenset())
     by_key: dict[StockKey, int] = {}
     by_line: dict[int, int] = {}
-    for _id, product_id, location_id, lot_id, quantity, line_id, _order in rows:
+    for _id, product_id, location_id, lot_id, quantity, line_id, _order, _list in rows:
         key = StockKey(product_id, location_id, lot_id)
         by_key[key] = by_key.get(key, 0) - quantity
         by_line[line_id] = by_line.get(line_id, 0) + quantity
@@ -88,7 +97,10 @@ async def release_tasks(session: AsyncSession, task_ids: Sequence[int], now: dat
     await change_reserved(session, by_key, now)
     await pg.execute(_MARK_RELEASED, [row[0] for row in rows], now)
     await unallocate_lines(session, by_line, now)
-    return Released(len(rows), -sum(by_key.values()), frozenset(row[6] for row in rows))
+    cancelled = await pg.execute(_CANCEL_EMPTIED_LISTS, sorted({row[7] for row in rows}), now)
+    return Released(
+        len(rows), -sum(by_key.values()), frozenset(row[6] for row in rows), int(cancelled.split()[-1])
+    )
 
 
 async def unallocate_lines(session: AsyncSession, units_by_line: dict[int, int], now: datetime) -> None:

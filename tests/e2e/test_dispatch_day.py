@@ -199,6 +199,20 @@ def test_a_day_of_dispatch_from_the_order_file_to_the_delivery_note(
     expect(page.locator(".run-committed")).to_have_text("Validée")
     assert_accessible(page)
     assert_fits_width(page, *TABLETS)
+    assert query(lille, RESERVED) == [(110,)]
+    # Say it was committed by mistake: undone, its stock goes back and its orders wait; then committed again.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Annuler cette répartition").click()
+    expect(page.locator("#run-undo .alert-info")).to_contain_text("Annulée par")
+    expect(page.locator(".run-undone, .badge-cancelled").first).to_be_visible()
+    assert query(lille, RESERVED) == [(0,)]
+    assert_accessible(page)
+    page.goto(f"{live_server}/sites/LIL/dispatch/")
+    page.get_by_role("button", name="Aperçu").click()
+    expect(page.locator("#preview table.explanation")).to_be_visible()
+    page.get_by_role("button", name="Valider la répartition").click()
+    page.wait_for_url(re.compile(r"/sites/LIL/dispatch/runs/\d+$"))
+    expect(page.locator(".run-committed")).to_have_text("Validée")
     page.goto(f"{live_server}/sites/LIL/orders")
     assert_fits_width(page, *TABLETS)
     reserved = query(lille, RESERVED)

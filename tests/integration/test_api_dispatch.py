@@ -123,3 +123,24 @@ async def test_a_preview_answer_is_built_and_encoded_off_the_event_loop(client, 
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/json")
     assert packs_by_destination(answer.json()) == {"A": 4, "B": 6, "C": 8, "D": 2}
     assert len(built_in) == 1 and threading.get_ident() not in built_in
+
+
+async def test_a_committed_run_is_undone_once_through_the_api(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    body = {"site": "LYS", "preview": False}
+    run = (await client.post(RUNS, json=body, headers={**auth, "Idempotency-Key": uuid.uuid4().hex})).json()
+    assert run["undone"] is None
+    url = f"{RUNS}/{run['id']}/undo"
+    assert assert_problem(await client.post(url, headers=auth), 422)["field"] == "Idempotency-Key"
+    operator = await bearer(client, "operator")
+    assert_problem(await client.post(url, headers={**operator, "Idempotency-Key": "u-0"}), 403)
+    undone = await client.post(url, headers={**auth, "Idempotency-Key": "u-1"})
+    assert undone.status_code == 200, undone.text
+    figures = undone.json()["undone"]
+    assert (figures["units"], figures["orders"], figures["lists_kept"]) == (120, 4, 0)
+    assert figures["tasks"] >= 4 and figures["lists_cancelled"] >= 1
+    assert (await client.post(url, headers={**auth, "Idempotency-Key": "u-1"})).json() == undone.json()
+    again = assert_problem(await client.post(url, headers={**auth, "Idempotency-Key": "u-2"}), 409)
+    assert again["run"] == run["id"]
+    assert (await client.get(f"{RUNS}/{run['id']}", headers=auth)).json()["undone"] == figures
+    assert_problem(await client.post(f"{RUNS}/999999/undo", headers={**auth, "Idempotency-Key": "u-3"}), 404)

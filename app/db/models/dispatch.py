@@ -14,7 +14,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "committed", "stale", "failed")
 TASK_STATUSES = ("open", "picked", "short", "released")
-LIST_STATUSES = ("open", "taken", "done")
+# A list is cancelled when every task left on it was given back before anyone took it (its orders
+# cancelled, or its run undone): nothing is left to pick, so it leaves the pickers' screens.
+LIST_STATUSES = ("open", "taken", "done", "cancelled")
 
 
 class DispatchRun(IdentityAuditBase):
@@ -42,6 +44,8 @@ class DispatchRun(IdentityAuditBase):
     # Figures of the result (lines, products, destinations, units asked and allocated, picks, lists).
     summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)  # a stored refusal
+    # Undone by a supervisor: when, by whom, the tasks and units given back, the lists kept (being picked).
+    undone: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
@@ -81,7 +85,7 @@ class PickList(IdentityAuditBase):
     __tablename__ = "pick_lists"
     __table_args__ = (
         CheckConstraint(f"status IN {LIST_STATUSES}", name="status_known"),
-        CheckConstraint("(status = 'open') = (taken_by IS NULL)", name="taken_iff_not_open"),
+        CheckConstraint("(status IN ('open', 'cancelled')) = (taken_by IS NULL)", name="taken_iff_not_open"),
         Index("ix_pick_lists_site_status", "site_id", "status"),
         Index("ix_pick_lists_site_done", "site_id", "done_at"),  # boards: lists finished today
     )
@@ -89,10 +93,10 @@ class PickList(IdentityAuditBase):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="RESTRICT"))
     run_id: Mapped[int] = mapped_column(ForeignKey("dispatch_runs.id", ondelete="RESTRICT"), index=True)
     zone: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(8), default="open")
+    status: Mapped[str] = mapped_column(String(16), default="open")
     taken_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"), default=None)
     taken_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
-    done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    done_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)  # or cancelled
 
 
 class PickTask(DefaultBase):

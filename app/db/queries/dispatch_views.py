@@ -27,6 +27,25 @@ class OpenDemandFigures:
 
 
 @dataclass(frozen=True)
+class RunUndone:
+    """What undoing a run gave back, as the run keeps it."""
+
+    at: datetime
+    by: str
+    tasks: int
+    units: int
+    orders: int
+    lists_cancelled: int
+    lists_kept: int
+
+    @classmethod
+    def of(cls, stored: dict[str, Any] | None) -> RunUndone | None:
+        if stored is None:
+            return None
+        return cls(**{**stored, "at": datetime.fromisoformat(stored["at"])})
+
+
+@dataclass(frozen=True)
 class RunRow:
     id: int
     site_id: int
@@ -42,6 +61,11 @@ class RunRow:
     created_by: str | None
     created_at: datetime
     finished_at: datetime | None
+    undone_record: dict[str, Any] | None  # as stored, when a supervisor undid it (app/services/run_undo.py)
+
+    @property
+    def undone(self) -> RunUndone | None:
+        return RunUndone.of(self.undone_record)
 
     @property
     def finished(self) -> bool:
@@ -132,7 +156,7 @@ async def open_demand_figures(session: AsyncSession, site_id: int, states: list[
 
 _RUN_COLUMNS = """
     r.id, r.site_id, r.policy, r.rounding, r.spill, r.status, r.phase, r.progress_total, r.progress_done,
-    r.summary, r.error, u.full_name, r.created_at, r.finished_at
+    r.summary, r.error, u.full_name, r.created_at, r.finished_at, r.undone
 """
 
 

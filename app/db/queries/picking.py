@@ -69,8 +69,8 @@ _LISTS = """
     WHERE (CAST(:every_site AS boolean) OR pl.site_id = ANY(CAST(:site_ids AS bigint[])))
       AND (CAST(:status AS text) IS NULL OR pl.status = :status)
       AND (CAST(:list_id AS bigint) IS NULL OR pl.id = :list_id)
-      AND (pl.status <> 'done' OR pl.done_at >= :done_since OR CAST(:status AS text) = 'done'
-           OR CAST(:list_id AS bigint) IS NOT NULL)
+      AND (pl.status IN ('open', 'taken') OR (pl.status = 'done' AND pl.done_at >= :done_since)
+           OR CAST(:status AS text) IN ('done', 'cancelled') OR CAST(:list_id AS bigint) IS NOT NULL)
     GROUP BY pl.id, s.code, u.full_name
     ORDER BY CASE pl.status WHEN 'taken' THEN 0 WHEN 'open' THEN 1 ELSE 2 END, pl.zone, pl.number
     LIMIT :limit OFFSET :offset
@@ -86,7 +86,8 @@ async def pick_lists(
     limit: int = 200,
     offset: int = 0,
 ) -> list[PickListRow]:
-    """Pick lists of some sites (None: every site): being picked, then open, then recently done."""
+    """Pick lists of some sites (None: every site): being picked, then open, then recently done (a status
+    asked for: every list in it, cancelled ones included)."""
     return await _lists(session, site_ids, status, None, done_since, limit, offset)
 
 
