@@ -171,6 +171,7 @@ async def test_the_run_page_offers_the_undo_and_says_what_it_gave_back(client, d
     done = await post_form(client, f"{url}/undo", {"idempotency_key": key})
     assert (done.status_code, done.headers["location"]) == (303, url)
     after = " ".join(visible_text((await client.get(url)).text).split())
+    assert "1-001 A Annulée 0 / 0 0" in after and "1-002 B Annulée 0 / 0 0" in after  # nothing left on them
     assert "Annulée par Samir Superviseur le" in after
     assert "2 tâches rendues (32 unités), 1 commande relancée, 2 listes annulées." in after
     assert "Annuler cette répartition" not in after

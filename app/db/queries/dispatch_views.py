@@ -236,11 +236,13 @@ async def run_destination_totals(session: AsyncSession, run_id: int) -> list[Des
 
 
 async def run_pick_lists(session: AsyncSession, run_id: int) -> list[RunPickList]:
+    """The run's lists with what is on them to pick (tasks given back do not count: a cancelled list
+    shows none)."""
     rows = await session.execute(
         text("""SELECT pl.id, pl.number, pl.zone, pl.status, count(t.id), coalesce(sum(t.quantity), 0),
                        count(t.id) FILTER (WHERE t.status <> 'open'),
                        CASE WHEN pl.status = 'taken' THEN u.full_name END, pl.taken_at
-                FROM pick_lists pl JOIN pick_tasks t ON t.pick_list_id = pl.id
+                FROM pick_lists pl LEFT JOIN pick_tasks t ON t.pick_list_id = pl.id AND t.status <> 'released'
                 LEFT JOIN users u ON u.id = pl.taken_by
                 WHERE pl.run_id = :run GROUP BY pl.id, u.full_name ORDER BY pl.zone, pl.number"""),
         {"run": run_id},
