@@ -79,6 +79,10 @@ class ProductBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     lot_tracked: bool = False
     expiry_tracked: bool = False
     round_up_packs: bool = False
+    allow_eaches: Annotated[bool, msgspec.Meta(description="Runs may send loose units below a pack.")] = False
+    holdback_units: Annotated[
+        int, msgspec.Meta(ge=0, le=INT4_MAX, description="Units dispatch runs leave unreserved at each site.")
+    ] = 0
     gtins: list[str] = msgspec.field(default_factory=list)
     is_active: bool = True
 
@@ -277,6 +281,8 @@ class ApiProductsController(_ApiController):
             data.round_up_packs,
             tuple(data.gtins),
             data.is_active,
+            data.allow_eaches,
+            data.holdback_units,
         )
         counts = await save_product(ctx.db, product)
         async with ctx.db.reads() as session:

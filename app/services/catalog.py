@@ -23,6 +23,7 @@ from app.services.errors import Invalid
 
 SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")
 LOCATION_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")
+MAX_HOLDBACK = 1_000_000  # units: far above any safety stock, far below the integer column
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class ProductData:
     round_up_packs: bool = False
     gtins: tuple[str, ...] = field(default=())
     is_active: bool = True
+    allow_eaches: bool = False  # a run may send loose units below a pack
+    holdback_units: int = 0  # units dispatch runs leave unreserved at each site
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ _PRODUCT_COLUMNS = (
     "lot_tracked",
     "expiry_tracked",
     "round_up_packs",
+    "allow_eaches",
+    "holdback_units",
     "is_active",
 )
 _LOCATION_COLUMNS = ("barcode", "kind", "zone", "pick_seq", "is_active")
@@ -84,6 +89,12 @@ def check_product(data: ProductData) -> ProductData:
         raise Invalid("Enter the product name (200 characters at most).", field="name")
     if not 1 <= data.pack_size <= 100_000:
         raise Invalid("The pack size must be a whole number from 1 to 100000.", field="pack_size")
+    if not 0 <= data.holdback_units <= MAX_HOLDBACK:
+        raise Invalid(
+            "The units kept back are a whole number from 0 to {max}.",
+            field="holdback_units",
+            max=MAX_HOLDBACK,
+        )
     if data.expiry_tracked and not data.lot_tracked:
         raise Invalid("A product tracked by expiry date must also be tracked by lot.", field="expiry_tracked")
     gtins = tuple(dict.fromkeys(code.strip().zfill(14) for code in data.gtins if code.strip()))
@@ -101,6 +112,8 @@ def check_product(data: ProductData) -> ProductData:
         data.round_up_packs,
         gtins,
         data.is_active,
+        data.allow_eaches,
+        data.holdback_units,
     )
 
 
@@ -131,6 +144,8 @@ async def upsert_products(session: AsyncSession, products: Sequence[ProductData]
             "lot_tracked": p.lot_tracked,
             "expiry_tracked": p.expiry_tracked,
             "round_up_packs": p.round_up_packs,
+            "allow_eaches": p.allow_eaches,
+            "holdback_units": p.holdback_units,
             "is_active": p.is_active,
         }
         for p in products

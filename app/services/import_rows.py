@@ -88,6 +88,16 @@ COLUMNS: dict[ImportKind, tuple[Column, ...]] = {
         Column("lot_tracked", ("suivi_lot", "gestion_lot"), help=N_("Tracked by lot: yes or no")),
         Column("expiry_tracked", ("suivi_dlc", "gestion_dlc"), help=N_("Tracked by expiry date: yes or no")),
         Column("round_up_packs", ("arrondi_colis",), help=N_("Round needs up to whole packs: yes or no")),
+        Column(
+            "allow_eaches",
+            ("vente_unite", "unites_libres", "au_detail"),
+            help=N_("Runs may send loose units below a pack: yes or no"),
+        ),
+        Column(
+            "holdback_units",
+            ("stock_securite", "reserve", "retenue"),
+            help=N_("Units dispatch runs leave unreserved at each site; default: 0"),
+        ),
         Column("gtins", ("gtin", "ean", "ean13", "code_barre"), help=N_("GTIN/EAN codes, separated by |")),
     ),
     ImportKind.LOCATIONS: (
@@ -271,6 +281,8 @@ def _product(cells: _Cells) -> ProductData:
         expiry_tracked=cells.flag("expiry_tracked"),
         round_up_packs=cells.flag("round_up_packs"),
         gtins=tuple(code.strip() for code in cells.text("gtins").split("|") if code.strip()),
+        allow_eaches=cells.flag("allow_eaches"),
+        holdback_units=cells.whole("holdback_units", 0),
     )
 
 

@@ -12,6 +12,7 @@ from app.services.stock import SIMPLE_KINDS
 from tests.conftest import PERSONAS
 from tests.helpers import login
 from tests.integration.stock_fixtures import assert_ledger_equals_balances, make_catalog
+from tests.integration.test_operations import visible_text
 
 PROBLEM = "application/problem+json"
 
@@ -231,6 +232,30 @@ async def test_a_product_is_created_then_unchanged_then_updated_by_put(client, d
     assert (renamed.status_code, renamed.json()["name"]) == (200, "Sucre 2 kg")
     shown = await client.get("/api/v1/products/SKU-SUGAR", headers=await bearer(client, "operator"))
     assert shown.json() == renamed.json()
+
+
+async def test_what_dispatch_runs_may_do_with_a_product_is_set_by_put_and_shown_on_its_page(
+    client, db, catalog
+):
+    auth = await bearer(client, "supervisor")
+    body = {"name": "Sucre 1 kg", "pack_size": 10, "allow_eaches": True, "holdback_units": 25}
+    saved = await client.put("/api/v1/products/SKU-SUGAR", json=body, headers=auth)
+    assert saved.status_code == 201, saved.text
+    assert (saved.json()["allow_eaches"], saved.json()["holdback_units"], saved.json()["round_up_packs"]) == (
+        True,
+        25,
+        False,
+    )
+    assert_problem(
+        await client.put("/api/v1/products/SKU-SUGAR", json={**body, "holdback_units": -1}, headers=auth), 400
+    )
+    async with db.sessions() as s:
+        kept = await s.scalar(text("SELECT holdback_units FROM products WHERE sku = 'SKU-SUGAR'"))
+    assert kept == 25
+    persona = PERSONAS["supervisor"]
+    assert (await login(client, persona.username, persona.password)).status_code == 303
+    page = " ".join(visible_text((await client.get("/sites/LYS/products/SKU-SUGAR")).text).split())
+    assert "Unités hors colis Oui" in page and "Stock de sécurité 25 unités gardées hors répartition" in page
 
 
 async def test_only_supervisors_and_admins_change_products(client, catalog):

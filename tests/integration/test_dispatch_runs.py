@@ -102,6 +102,19 @@ async def test_the_worked_example_is_reserved_pack_for_pack(db, site, worked_exa
     await assert_stock_invariants(db)
 
 
+async def test_a_products_safety_stock_is_left_unreserved(db, site, worked_example):
+    async with db.transaction() as s:  # 120 units at the site; 30 of them kept back: 90 to share, 15 packs
+        await s.execute(text("UPDATE products SET holdback_units = 30 WHERE sku = 'SKU-WATER'"))
+    status, answer = await start(db, site)
+    assert status == 201 and answer["summary"]["units_allocated"] == 90
+    async with db.sessions() as s:
+        reserved, on_hand = (
+            await s.execute(text("SELECT sum(reserved), sum(on_hand) FROM stock_balances"))
+        ).one()
+    assert on_hand - reserved == 30
+    await assert_stock_invariants(db)
+
+
 async def test_minimums_first_gives_the_other_split_of_the_worked_example(db, site, worked_example):
     await start(db, site, RunOptions(policy=Policy.MINIMUMS_FIRST))
     assert await reserved_units_by_destination(db) == {"A": 24, "B": 36, "C": 42, "D": 18}

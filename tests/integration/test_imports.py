@@ -111,6 +111,44 @@ async def test_products_locations_and_opening_stock_are_imported_and_the_ledger_
     await assert_ledger_equals_balances(db)
 
 
+async def test_what_dispatch_runs_may_do_with_products_comes_from_their_file(db):
+    await make_catalog(db)
+    found = await import_file(
+        db,
+        "products",
+        csv_file(
+            "article;désignation;pcb;arrondi_colis;vente_unite;stock_securite\n"
+            "SKU-TEA;Thé vert x20;12;oui;non;24\n"
+            "SKU-SALT;Sel fin 1 kg;10;;oui;\n"
+            "SKU-OIL;Huile 1 L;6;non;peut-être;-3\n"
+        ),
+    )
+    assert found.status == "failed"
+    assert messages(found) == [  # each named by the file's own header
+        (4, "vente_unite", "peut-être is not yes or no (oui/non, 1/0, x or blank)."),
+        (4, "stock_securite", "-3 is out of range: from 0 to 1000000000."),
+    ]
+    fixed = await import_file(
+        db,
+        "products",
+        csv_file(
+            "article;désignation;pcb;arrondi_colis;vente_unite;stock_securite\n"
+            "SKU-TEA;Thé vert x20;12;oui;non;24\n"
+            "SKU-SALT;Sel fin 1 kg;10;;oui;\n"
+        ),
+    )
+    assert fixed.status == "done", fixed.errors
+    async with db.sessions() as s:
+        rows = (
+            await s.execute(
+                select(Product.sku, Product.round_up_packs, Product.allow_eaches, Product.holdback_units)
+                .where(Product.sku.in_(["SKU-TEA", "SKU-SALT"]))
+                .order_by(Product.sku)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("SKU-SALT", False, True, 0), ("SKU-TEA", True, False, 24)]
+
+
 async def test_new_products_with_gtins_are_counted_as_created_only(db):
     products = await import_file(db, "products", csv_file(PRODUCTS))
     assert products.counts == {"rows": 3, "created": 3, "updated": 0, "unchanged": 0}
@@ -148,7 +186,7 @@ async def test_a_new_opening_quantity_is_reached_with_one_adjustment(db):
                     None,
                     "price",
                     "Unknown column price; the columns are: sku, name, unit, pack_size, "
-                    "lot_tracked, expiry_tracked, round_up_packs, gtins.",
+                    "lot_tracked, expiry_tracked, round_up_packs, allow_eaches, holdback_units, gtins.",
                 )
             ],
         ),

@@ -39,6 +39,7 @@ class Product(IdentityAuditBase):
     __table_args__ = (
         CheckConstraint("pack_size >= 1", name="pack_size_positive"),
         CheckConstraint("NOT expiry_tracked OR lot_tracked", name="expiry_implies_lot"),
+        CheckConstraint("holdback_units >= 0", name="holdback_not_negative"),
     )
     sku: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -48,6 +49,9 @@ class Product(IdentityAuditBase):
     expiry_tracked: Mapped[bool] = mapped_column(default=False)
     round_up_packs: Mapped[bool] = mapped_column(default=False)
     allow_eaches: Mapped[bool] = mapped_column(default=False)  # may a run send loose units below a pack?
+    # Units a dispatch run leaves unreserved at each site (safety stock for urgent needs): runs share out
+    # what is available beyond them.
+    holdback_units: Mapped[int] = mapped_column(default=0)
     is_active: Mapped[bool] = mapped_column(default=True)
     # The name as the stock search compares it (app/db/folding.py): folded once per write, not per search.
     search_name: Mapped[str] = mapped_column(Text, Computed(fold_sql("name"), persisted=True))

@@ -47,7 +47,7 @@ _DEMAND = """
 """
 # The terms of the products and destinations those lines name: a few thousand rows, not one per line.
 _PRODUCTS = """
-    SELECT id, sku, pack_size, round_up_packs, allow_eaches, expiry_tracked
+    SELECT id, sku, pack_size, round_up_packs, allow_eaches, expiry_tracked, holdback_units
     FROM products WHERE id = ANY($1::bigint[])
 """
 _DESTINATIONS = """

@@ -34,6 +34,8 @@ class ProductRow:
     round_up_packs: bool
     is_active: bool
     gtins: tuple[str, ...]
+    allow_eaches: bool
+    holdback_units: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ _PRODUCT_COLUMNS = (
     Product.expiry_tracked,
     Product.round_up_packs,
     Product.is_active,
+    Product.allow_eaches,
+    Product.holdback_units,
 )
 
 
@@ -106,6 +110,8 @@ async def _with_gtins(session: AsyncSession, rows: Sequence[Row[*tuple[Any, ...]
             row.round_up_packs,
             row.is_active,
             tuple(gtins[row.id]),
+            row.allow_eaches,
+            row.holdback_units,
         )
         for row in rows
     ]

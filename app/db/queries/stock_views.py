@@ -93,6 +93,9 @@ class ProductDetail:
     is_active: bool
     barcodes: tuple[Barcode, ...]
     balances: tuple[BalanceRow, ...]  # at the site, in pick-path order
+    round_up_packs: bool  # what dispatch runs may do with it
+    allow_eaches: bool
+    holdback_units: int
 
     @property
     def totals(self) -> Totals:
@@ -163,6 +166,9 @@ async def product_detail(session: AsyncSession, site_id: int, sku: str) -> Produ
         product.is_active,
         tuple(Barcode(*b) for b in barcodes),
         tuple(BalanceRow(*b) for b in balances),
+        product.round_up_packs,
+        product.allow_eaches,
+        product.holdback_units,
     )
 
 

@@ -55,6 +55,7 @@ class ProductTerms:
     round_up: bool
     allow_eaches: bool
     expiry_tracked: bool
+    holdback: int = 0  # units left unreserved at the site (safety stock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +209,7 @@ def _request(
         round_up=terms.round_up,
         allow_eaches=terms.allow_eaches,
         expiry_tracked=terms.expiry_tracked,
+        holdback=terms.holdback,
     )
     demands = []
     for destination_id, lines in demand.items():

@@ -87,6 +87,15 @@ def test_a_destination_s_units_above_its_lines_needs_go_to_its_last_line():
     assert sorted((t.line_id, t.units) for t in result.tasks) == [(1, 4), (2, 8)]  # 8 needed → 2 packs
 
 
+def test_a_products_safety_stock_is_never_planned():
+    products = {1: ProductTerms(1, "WATER", 6, False, False, False, holdback=13)}
+    destinations = {10: DestinationTerms(10, "A", None, None, None)}
+    result = plan([line(1, 1, 10, 60)], products, destinations, [piece(1, 1, 40), piece(1, 2, 20)])
+    assert result.units_allocated == 42  # 60 less 13 kept back: 47, so 7 whole packs
+    loose = {1: ProductTerms(1, "WATER", 6, False, True, False, holdback=13)}  # loose units allowed
+    assert plan([line(1, 1, 10, 60)], loose, destinations, [piece(1, 1, 60)]).units_allocated == 47
+
+
 def test_an_expired_lot_is_never_planned():
     products = {1: ProductTerms(1, "YOG", 1, False, False, True)}
     destinations = {10: DestinationTerms(10, "A", None, None, None)}
