@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -54,6 +55,17 @@ class RunBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     preview: Annotated[bool, msgspec.Meta(description="true: compute and write nothing.")] = True
     expected_inputs: (
         Annotated[str, msgspec.Meta(description="`inputs` of the preview this commit confirms.")] | None
+    ) = None
+    due_by: (
+        Annotated[
+            datetime,
+            msgspec.Meta(
+                tz=True,
+                description="A cut-off (RFC 3339, with its offset): only orders due by then take part. "
+                "Omitted: every open order.",
+            ),
+        ]
+        | None
     ) = None
 
 
@@ -132,6 +144,7 @@ class RunAnswer:
     explanations: list[Allocation]
     explanations_total: int
     undone: RunUndone | None  # given back by a supervisor: when, by whom, what
+    due_by: str | None  # its cut-off: only orders due by then took part
 
 
 def _allocation(row: ExplanationRow) -> Allocation:
@@ -220,6 +233,7 @@ def run_answer(site: str, run: RunRow, rows: list[ExplanationRow], total: int) -
         [_allocation(row) for row in rows],
         total,
         run.undone,
+        run.due_by.isoformat() if run.due_by else None,
     )
 
 
@@ -252,7 +266,7 @@ class ApiDispatchRunsController(_ApiController):
         principal = principal_of(request)
         async with ctx.db.reads() as session:
             site = await _site(session, principal, data.site)
-        options = RunOptions.parse(data.policy, data.rounding, data.spill)
+        options = RunOptions.parse(data.policy, data.rounding, data.spill, data.due_by)
         if data.preview:
             preview = await preview_dispatch_run(ctx.db, site.id, options, now=ctx.now())
             # A large site's answer is 100,000 allocations and as many reservations: seconds of CPU to

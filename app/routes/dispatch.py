@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,6 +20,7 @@ from app.db.queries.dispatch_views import (
     run_pick_lists,
     site_defaults,
 )
+from app.db.queries.stock_views import site_zone
 from app.db.queries.users import SiteRow
 from app.domain.access import SUPERVISORS
 from app.routes.common import principal_of, site_for, to_first_site
@@ -34,7 +36,8 @@ from app.routes.dispatch_view import (
 )
 from app.routes.scan_flows.flows import Form, new_key, one
 from app.services.dispatch_runs import OPEN_STATES, RunOptions, start_dispatch_run
-from app.services.errors import NotFound, Refused
+from app.services.errors import Invalid, NotFound, Refused
+from app.services.orders import due_moment
 from app.services.run_undo import undo_dispatch_run
 from app.services.stock import Actor
 from app.web.auth import access
@@ -73,13 +76,15 @@ class DispatchController(Controller):
         rounding: FromQuery[str] = "largest_remainder",
         spill: FromQuery[bool] = False,
         compare: FromQuery[str] = "",
+        due_by: FromQuery[str] = "",
         q: FromQuery[str] = "",
         show: FromQuery[str] = "short",
         page_no: FromQuery[int] = 1,
     ) -> Template:
         found = await site_for(ctx, principal_of(request), site)
-        options = RunOptions.parse(policy, rounding, spill)
-        other = RunOptions.parse(compare, rounding, spill) if compare else None
+        cut_off = await _cut_off(ctx, found, due_by)
+        options = RunOptions.parse(policy, rounding, spill, cut_off)
+        other = RunOptions.parse(compare, rounding, spill, cut_off) if compare else None
         view = await build_preview(
             ctx.db, found.id, options, Filters(q, show, max(page_no, 1)), ctx.now(), other
         )
@@ -92,6 +97,7 @@ class DispatchController(Controller):
             filters=Filters(q, show, max(page_no, 1)),
             pages=pages(view.matching_rows),
             compare=compare,
+            due_day=due_by.strip(),
             **LABELS,
         )
 
@@ -99,7 +105,12 @@ class DispatchController(Controller):
     async def commit(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], data: Form) -> Any:
         principal = principal_of(request)
         found = await site_for(ctx, principal, site)
-        options = RunOptions.parse(one(data, "policy"), one(data, "rounding"), one(data, "spill") == "true")
+        options = RunOptions.parse(
+            one(data, "policy"),
+            one(data, "rounding"),
+            one(data, "spill") == "true",
+            await _cut_off(ctx, found, one(data, "due_by")),
+        )
         try:
             _status, answer = await start_dispatch_run(
                 ctx.db,
@@ -121,6 +132,7 @@ class DispatchController(Controller):
                         "policy": options.policy.value,
                         "rounding": options.rounding.value,
                         "spill": options.spill,
+                        "due_by": one(data, "due_by"),
                     }
                 )
             )
@@ -248,3 +260,15 @@ async def _run_page(
         key=new_key(),
         **LABELS,
     )
+
+
+async def _cut_off(ctx: AppContext, site: SiteRow, day: str) -> datetime | None:
+    """A run's cut-off as the form gives it, a day (YYYY-MM-DD): the end of that day at the site."""
+    if not day.strip():
+        return None
+    try:
+        due = date.fromisoformat(day.strip())
+    except ValueError:
+        raise Invalid("Enter the cut-off as a date, or leave it blank.", field="due_by") from None
+    async with ctx.db.reads() as session:
+        return due_moment(due, await site_zone(session, site.id))

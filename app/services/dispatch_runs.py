@@ -75,12 +75,15 @@ class RunOptions:
     policy: Policy = Policy.PROPORTIONAL
     rounding: Rounding = Rounding.LARGEST_REMAINDER
     spill: bool = False
+    # A cut-off: only orders due by then take part (today's, say, before tomorrow's get a share of what
+    # is short). None: every open order.
+    due_by: datetime | None = None
 
     @classmethod
-    def parse(cls, policy: str, rounding: str, spill: bool) -> RunOptions:
+    def parse(cls, policy: str, rounding: str, spill: bool, due_by: datetime | None = None) -> RunOptions:
         """Options from a form or a request body, refused with the allowed values when unknown."""
         try:
-            return cls(Policy(policy), Rounding(rounding), spill)
+            return cls(Policy(policy), Rounding(rounding), spill, due_by)
         except ValueError:
             raise Invalid(
                 "Unknown policy or rounding: {policy}, {rounding}.",
@@ -116,14 +119,18 @@ async def preview_dispatch_runs(
     db: Database, site_id: int, options: Sequence[RunOptions], *, now: datetime
 ) -> list[RunPreview]:
     """The run under each of these options, all from one reading of demand and stock: a comparison
-    compares rules, never two moments (and a large site's demand is read once, not once per rule)."""
+    compares rules, never two moments (and a large site's demand is read once, not once per rule). The
+    options share their cut-off (`due_by`): it decides which demand is read."""
+    due_by = options[0].due_by
+    if any(rules.due_by != due_by for rules in options):
+        raise ValueError("options compared on one reading share their cut-off")
     with collector_paused():
         async with db.transaction() as session:
             pg = await driver(session)
             # One snapshot for demand and stock, as a commit sees them under its locks.
             await pg.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             today = await _site_today(pg, site_id, now)
-            demand = await open_demand(pg, site_id, OPEN_STATES)
+            demand = await open_demand(pg, site_id, OPEN_STATES, due_by)
             stock = await available_stock(pg, site_id, list(demand.products), lock=False)
         inputs = await asyncio.to_thread(_fingerprint, demand, stock, today)
         return [
@@ -161,7 +168,7 @@ async def start_dispatch_run(
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
         pg = await driver(session)
-        lines = await count_open_lines(pg, site_id, OPEN_STATES)
+        lines = await count_open_lines(pg, site_id, OPEN_STATES, options.due_by)
         if not lines:
             raise NothingToAllocate("No open demand to allocate at this site.")
         queued = lines > inline_max_lines
@@ -176,6 +183,7 @@ async def start_dispatch_run(
             actor.user_id,
             now,
             lines,
+            options.due_by,
         )
         if queued:
             await request_job(session, JOB, run_id=run_id, pick_list_max_tasks=pick_list_max_tasks)
@@ -194,7 +202,7 @@ async def dispatch_run_job(session: AsyncSession, kwargs: dict[str, Any]) -> dic
     if run is None:
         return {"skipped": 1}
     now = kwargs.get("now") or await pg.fetchval("SELECT now()")
-    options = RunOptions(Policy(run["policy"]), Rounding(run["rounding"]), run["spill"])
+    options = RunOptions(Policy(run["policy"]), Rounding(run["rounding"]), run["spill"], run["due_by"])
     progress = _Progress(session.bind, run["id"])  # type: ignore[arg-type]
     try:
         summary = await _commit(
@@ -237,7 +245,7 @@ async def _commit_now(
     await hold_site_dispatch(session, site_id)
     await _report(progress, "loading")
     today = await _site_today(pg, site_id, now)
-    demand = await open_demand(pg, site_id, OPEN_STATES)
+    demand = await open_demand(pg, site_id, OPEN_STATES, options.due_by)
     stock = await available_stock(pg, site_id, list(demand.products), lock=True)
     if not demand.lines:
         raise NothingToAllocate("No open demand to allocate at this site.")
@@ -545,12 +553,12 @@ async def _report(
 _SITE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dispatch-run:' || $1::bigint, 0))"
 _INSERT_RUN = """
     INSERT INTO dispatch_runs (site_id, policy, rounding, spill, status, inputs_hash, phase, progress_done,
-                               progress_total, summary, created_by, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $9, '{}'::jsonb, $7, $8, $8)
+                               progress_total, summary, created_by, created_at, updated_at, due_by)
+    VALUES ($1, $2, $3, $4, $5, $6, 'queued', 0, $9, '{}'::jsonb, $7, $8, $8, $10)
     RETURNING id
 """
 _QUEUED_RUN = """
-    SELECT id, site_id, policy, rounding, spill, inputs_hash FROM dispatch_runs
+    SELECT id, site_id, policy, rounding, spill, inputs_hash, due_by FROM dispatch_runs
     WHERE id = $1 AND status IN ('queued', 'running')
 """
 _FINISH = """

@@ -144,3 +144,20 @@ async def test_a_committed_run_is_undone_once_through_the_api(client, lyon):  # 
     assert again["run"] == run["id"]
     assert (await client.get(f"{RUNS}/{run['id']}", headers=auth)).json()["undone"] == figures
     assert_problem(await client.post(f"{RUNS}/999999/undo", headers={**auth, "Idempotency-Key": "u-3"}), 404)
+
+
+async def test_a_run_cut_off_through_the_api_keeps_its_cut_off(client, lyon):  # noqa: F811
+    auth = await bearer(client, "supervisor")
+    early = {"site": "LYS", "due_by": "2020-01-01T00:00:00+01:00"}  # before every order: nothing to share
+    preview = (await client.post(RUNS, json=early, headers=auth)).json()
+    assert (preview["summary"]["lines"], preview["allocations"]) == (0, [])
+    assert_problem(
+        await client.post(RUNS, json={**early, "due_by": "2020-01-01T00:00:00"}, headers=auth), 400
+    )
+    body = {"site": "LYS", "preview": False, "due_by": "2099-01-01T00:00:00+01:00"}
+    run = (await client.post(RUNS, json=body, headers={**auth, "Idempotency-Key": uuid.uuid4().hex})).json()
+    assert (run["status"], run["due_by"], run["summary"]["units_allocated"]) == (
+        "committed",
+        "2098-12-31T23:00:00+00:00",
+        120,
+    )

@@ -187,3 +187,39 @@ async def test_the_preview_screen_filters_and_sums_off_the_event_loop(lyon, supe
     answer = await supervisor.get("/sites/LYS/dispatch/preview", params={"policy": "even"}, headers=HX)
     assert answer.status_code == 200 and "SKU-WATER" in answer.text
     assert len(selected_in) == 1 and threading.get_ident() not in selected_in
+
+
+async def test_a_run_cut_off_at_a_day_takes_only_the_orders_due_by_its_end(lyon, supervisor, db):
+    async with db.transaction() as s:  # A's order is due two days later
+        await s.execute(
+            text("""UPDATE dispatch_orders SET due_at = due_at + interval '2 days'
+                    WHERE destination_id = (SELECT id FROM destinations WHERE code = 'A')""")
+        )
+    params = {"policy": "proportional", "due_by": "2026-11-25"}
+    preview = (await supervisor.get("/sites/LYS/dispatch/preview", params=params, headers=HX)).text
+    assert "Commandes dues jusqu&#39;au 25/11/2026 23:59 seulement." in preview
+    assert hidden(preview, "due_by") == "2026-11-25"
+    form = {
+        name: hidden(preview, name) for name in ("policy", "rounding", "spill", "inputs", "key", "due_by")
+    }
+    answer = await post_form(supervisor, "/sites/LYS/dispatch/runs", form, headers=HX)
+    assert answer.status_code == 200, answer.text
+    run_page = (await supervisor.get(answer.headers["hx-redirect"])).text
+    assert "Commandes dues jusqu" in run_page and "25/11/2026 23:59" in run_page
+    async with db.reads() as s:
+        served = (
+            (
+                await s.execute(
+                    text("""SELECT d.code FROM pick_tasks t
+                        JOIN dispatch_order_lines l ON l.id = t.order_line_id
+                        JOIN dispatch_orders o ON o.id = l.order_id
+                        JOIN destinations d ON d.id = o.destination_id
+                        GROUP BY d.code ORDER BY d.code""")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert served == ["B", "C", "D"]  # A, due later, had no share
+    bad = await supervisor.get("/sites/LYS/dispatch/preview", params={"due_by": "25/13/2026"}, headers=HX)
+    assert bad.status_code == 422 and "Saisissez" in bad.text

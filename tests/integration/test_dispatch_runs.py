@@ -5,7 +5,7 @@ import asyncio
 import threading
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -225,6 +225,39 @@ async def test_a_large_run_is_queued_and_committed_by_the_worker_with_its_progre
         lists = await s.scalar(select(func.count()).select_from(PickList))
     assert (run.status, run.phase, run.progress_done) == ("committed", "committed", 4)
     assert run.summary["units_allocated"] == 120 and explained == 4 and lists >= 1
+    await assert_stock_invariants(db)
+
+
+@pytest.mark.parametrize("queued", [False, True])
+async def test_a_run_cut_off_at_a_due_time_leaves_later_orders_out(db, site, queued):
+    """Today's order and tomorrow's want the same short stock: cut off tonight, today's gets it all."""
+    ids = await make_destinations(db, Dest("TODAY", 2), Dest("LATER", 2))
+    today = await make_order(
+        db, site, ids["TODAY"], [("SKU-WATER", 30)], priority=2, due=NOW + timedelta(hours=6)
+    )
+    later = await make_order(
+        db, site, ids["LATER"], [("SKU-WATER", 30)], priority=2, due=NOW + timedelta(days=1)
+    )
+    await receive(db, site, "SKU-WATER", 30, "A-01-01")
+    cut_off = RunOptions(due_by=NOW + timedelta(hours=12))
+    preview = await preview_dispatch_run(db, site, cut_off, now=NOW)
+    assert [line.order_id for line in preview.demand.lines] == [today]
+    # (The worker's clock is the database's, not the test's NOW: a queued commit confirms no preview here.)
+    expected, limit = (None, 0) if queued else (preview.inputs, 2000)
+    status, answer = await start(db, site, cut_off, expected=expected, inline_max_lines=limit)
+    if queued:
+        assert status == 202
+        async with db.sessions() as s:
+            request = await s.scalar(select(JobRequest).where(JobRequest.function == JOB))
+        await run_request(db, request.id, JOB_BODIES, worker_id="w1", now=NOW)
+    async with db.sessions() as s:
+        run = await s.get(DispatchRun, answer["run_id"])
+        states = dict((await s.execute(text("SELECT id, state FROM dispatch_orders"))).all())
+    assert (run.status, run.error, run.due_by) == ("committed", None, NOW + timedelta(hours=12))
+    assert run.summary["lines"] == 1
+    assert states == {today: "allocated", later: "released"}  # tomorrow's waits, with nothing of today's
+    # Without the cut-off, the next run shares what is left (nothing) with tomorrow's order.
+    assert (await preview_dispatch_run(db, site, RunOptions(), now=NOW)).summary()["lines"] == 1
     await assert_stock_invariants(db)
 
 

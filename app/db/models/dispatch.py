@@ -44,6 +44,8 @@ class DispatchRun(IdentityAuditBase):
     # Figures of the result (lines, products, destinations, units asked and allocated, picks, lists).
     summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)  # a stored refusal
+    # The run's cut-off: only orders due by then took part (None: every open order).
+    due_by: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # Undone by a supervisor: when, by whom, the tasks and units given back, the lists kept (being picked).
     undone: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
     created_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id"), default=None)

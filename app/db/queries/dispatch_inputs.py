@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -43,6 +44,7 @@ _DEMAND = """
     JOIN dispatch_order_lines l ON l.order_id = o.id
     WHERE o.site_id = $1 AND o.state = ANY($2::text[])
       AND l.quantity - l.allocated - l.picked - l.shipped > 0
+      AND ($3::timestamptz IS NULL OR o.due_at <= $3)
     ORDER BY l.id
 """
 # The terms of the products and destinations those lines name: a few thousand rows, not one per line.
@@ -70,13 +72,14 @@ _STOCK = """
 """
 
 
-async def open_demand(pg: Any, site_id: int, states: list[str]) -> OpenDemand:
-    """Every order line of the site with need left, in orders open for allocation.
+async def open_demand(pg: Any, site_id: int, states: list[str], due_by: datetime | None) -> OpenDemand:
+    """Every order line of the site with need left, in orders open for allocation (and due by `due_by`,
+    when a run is cut off there).
 
     A large site has 100,000 of them: they are built in a thread, off the event loop (see
     app/services/dispatch_runs.py), like the stock below.
     """
-    lines = await asyncio.to_thread(_build, OpenLine, await pg.fetch(_DEMAND, site_id, states))
+    lines = await asyncio.to_thread(_build, OpenLine, await pg.fetch(_DEMAND, site_id, states, due_by))
     product_ids = sorted({line.product_id for line in lines})
     destination_ids = sorted({line.destination_id for line in lines})
     products = {row[0]: ProductTerms(*row) for row in await pg.fetch(_PRODUCTS, product_ids)}
@@ -94,12 +97,13 @@ def _build(kind: Callable[..., _T], rows: list[Any]) -> list[_T]:
     return [kind(*row) for row in rows]
 
 
-async def count_open_lines(pg: Any, site_id: int, states: list[str]) -> int:
+async def count_open_lines(pg: Any, site_id: int, states: list[str], due_by: datetime | None) -> int:
     """How many lines a run of the site would consider (decides between running now and on the worker)."""
-    return int(await pg.fetchval(_COUNT, site_id, states))
+    return int(await pg.fetchval(_COUNT, site_id, states, due_by))
 
 
 _COUNT = """
     SELECT count(*) FROM dispatch_orders o JOIN dispatch_order_lines l ON l.order_id = o.id
     WHERE o.site_id = $1 AND o.state = ANY($2::text[]) AND l.quantity - l.allocated - l.picked - l.shipped > 0
+      AND ($3::timestamptz IS NULL OR o.due_at <= $3)
 """

@@ -62,6 +62,7 @@ class RunRow:
     created_at: datetime
     finished_at: datetime | None
     undone_record: dict[str, Any] | None  # as stored, when a supervisor undid it (app/services/run_undo.py)
+    due_by: datetime | None  # its cut-off: only orders due by then took part
 
     @property
     def undone(self) -> RunUndone | None:
@@ -156,7 +157,7 @@ async def open_demand_figures(session: AsyncSession, site_id: int, states: list[
 
 _RUN_COLUMNS = """
     r.id, r.site_id, r.policy, r.rounding, r.spill, r.status, r.phase, r.progress_total, r.progress_done,
-    r.summary, r.error, u.full_name, r.created_at, r.finished_at, r.undone
+    r.summary, r.error, u.full_name, r.created_at, r.finished_at, r.undone, r.due_by
 """
 
 
