@@ -266,6 +266,8 @@ async def confirm_pick(
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
         task = await _locked_task(session, task_id, site_ids)
+        if task.status == "released":  # its order cancelled, or its run undone, meanwhile
+            raise Refused("This task was cancelled: its stock is no longer reserved for it.", task=task.id)
         if task.status != "open":
             raise Refused("This task is already done ({status}).", status=task.status, task=task.id)
         await _hold_list(session, task, actor, now)

@@ -27,6 +27,7 @@ from tests.integration.picking_fixtures import (
 from tests.integration.stock_fixtures import assert_stock_invariants
 from tests.integration.test_operations import sign_in, visible_text
 from tests.integration.test_orders import cancel
+from tests.integration.test_picking import confirm
 
 
 @pytest.fixture
@@ -112,6 +113,8 @@ async def test_a_cancelled_list_cannot_be_taken_and_leaves_the_pick_lists_screen
     await undo(db, await first_run(db))
     with pytest.raises(Refused, match="was cancelled: nothing on it is left to pick"):
         await take(db, day.flour_list)
+    with pytest.raises(Refused, match="This task was cancelled: its stock is no longer reserved for it"):
+        await confirm(db, day.flour_task, "A-01-01", "SKU-FLOUR", 20)  # a tablet still showing it
     await sign_in(client, "operator")
     lists = visible_text((await client.get("/sites/LYS/picking")).text)
     assert "1-001" not in lists and "1-002" not in lists
