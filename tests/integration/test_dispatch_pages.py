@@ -206,6 +206,8 @@ async def test_a_run_cut_off_at_a_day_takes_only_the_orders_due_by_its_end(lyon,
     assert answer.status_code == 200, answer.text
     run_page = (await supervisor.get(answer.headers["hx-redirect"])).text
     assert "Commandes dues jusqu" in run_page and "25/11/2026 23:59" in run_page
+    history = (await supervisor.get("/sites/LYS/dispatch/")).text
+    assert "Commandes dues jusqu&#39;au 25/11/2026 23:59" in history
     async with db.reads() as s:
         served = (
             (
