@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
@@ -33,6 +34,7 @@ from app.services.orders import (
     MAX_LINES,
     MAX_PRIORITY,
     MAX_QUANTITY,
+    MAX_RELEASE,
     ChangedMeanwhile,
     OrderData,
     OrderLineData,
@@ -44,6 +46,7 @@ from app.services.orders import (
     edit_refusal,
     product_choice,
     release_order,
+    release_orders,
 )
 from app.services.users import Actor
 from app.web.auth import access
@@ -179,36 +182,38 @@ class OrdersController(Controller):
         q: FromQuery[str] = "",
         wanted: Annotated[str, QueryParameter(name="state")] = "",
         page_no: FromQuery[int] = 1,
+        released: Annotated[int, QueryParameter(ge=0, le=MAX_RELEASE)] = 0,
+        left: Annotated[int, QueryParameter(ge=0, le=MAX_RELEASE)] = 0,
     ) -> Template:
-        """The orders of a site, open ones first by due time; late ones stand out."""
-        principal, page_no = principal_of(request), max(page_no, 1)
-        here = await site_for(ctx, principal, site)
-        state = wanted if wanted in (*ORDER_STATES, OPEN) else ""
-        async with ctx.db.reads() as session:
-            rows, total = await order_page(
-                session,
-                [here.id],
-                state=state,
-                q=q,
-                limit=PAGE_SIZE,
-                offset=(page_no - 1) * PAGE_SIZE,
+        """The orders of a site, open ones first by due time; late ones stand out. `released` and `left`:
+        what a release of ticked drafts did (shown once, after its redirect)."""
+        here = await site_for(ctx, principal_of(request), site)
+        return await _list_page(request, ctx, here, q, wanted, page_no, released=released, left=left)
+
+    @post("/release", name="orders:release-drafts", opt=access(SUPERVISORS), status_code=303)
+    async def release_drafts(
+        self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str], data: Form
+    ) -> Response[Any]:
+        """Release the ticked drafts, then back to the list as it was, saying what was done."""
+        here = await site_for(ctx, principal_of(request), site)
+        q, state = one(data, "q")[:64], one(data, "state")[:16]
+        ticked = [value for value in many(data, "order") if value.isdecimal() and len(value) < 19]
+        try:
+            _status, answer = await release_orders(
+                ctx.db,
+                here.id,
+                [int(value) for value in ticked],
+                actor=Actor.of(principal_of(request), client_ip(request)),
+                idempotency_key=one(data, "idempotency_key"),
                 now=ctx.now(),
             )
-        return page(
-            request,
-            "orders/index.html",
-            "results",
-            site=here,
-            sites=await sites_of(ctx, principal),
-            orders=rows,
-            total=total,
-            q=q,
-            state=state,
-            states=(OPEN, *ORDER_STATES),
-            page_no=page_no,
-            pages=max(1, -(-total // PAGE_SIZE)),
-            supervisor=principal.may(SUPERVISORS),
-        )
+        except Refused as refusal:
+            return await _list_page(
+                request, ctx, here, q, state, 1, error=_error(refusal), status=refusal.status
+            )
+        shown = {"q": q, "state": state, "released": len(answer["released"]), "left": answer["left"]}
+        target = request.app.route_reverse("orders:list", site=here.code)
+        return _done(request, target + "?" + urlencode({k: v for k, v in shown.items() if v}))
 
     @get("/new", name="orders:new", opt=access(SUPERVISORS))
     async def new_order(self, request: Request[Any, Any, Any], ctx: Ctx, site: FromPath[str]) -> Template:
@@ -334,6 +339,54 @@ class OrdersHomeController(Controller):
         if not sites:
             raise NotFound("You are not assigned to any site yet. Ask an administrator.")
         return Redirect(request.app.route_reverse("orders:list", site=sites[0].code), status_code=303)
+
+
+async def _list_page(
+    request: Request[Any, Any, Any],
+    ctx: AppContext,
+    site: SiteRow,
+    q: str,
+    wanted: str,
+    page_no: int,
+    *,
+    released: int = 0,
+    left: int = 0,
+    error: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Template:
+    """A page of the site's orders, with what a release of ticked drafts did (or why it was refused)."""
+    principal, page_no = principal_of(request), max(page_no, 1)
+    state = wanted if wanted in (*ORDER_STATES, OPEN) else ""
+    async with ctx.db.reads() as session:
+        rows, total = await order_page(
+            session,
+            [site.id],
+            state=state,
+            q=q,
+            limit=PAGE_SIZE,
+            offset=(page_no - 1) * PAGE_SIZE,
+            now=ctx.now(),
+        )
+    return page(
+        request,
+        "orders/index.html",
+        "results",
+        status_code=status,
+        site=site,
+        sites=await sites_of(ctx, principal),
+        orders=rows,
+        total=total,
+        q=q,
+        state=state,
+        states=(OPEN, *ORDER_STATES),
+        page_no=page_no,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        supervisor=principal.may(SUPERVISORS),
+        released=released,
+        left=left,
+        error=error,
+        key=new_key(),
+    )
 
 
 async def _create(

@@ -47,6 +47,7 @@ NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,27}$")
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000  # units per line: far above any real order, far below the integer columns
 MAX_PRIORITY = 99
+MAX_RELEASE = 500  # orders released at once from the list: a page of drafts, ticked
 END_OF_DAY = time(23, 59)  # a due date given without its time: the end of that day at the site
 # Every order creation takes this lock, so that a generated number and a given one cannot collide.
 NUMBERS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('dispatch_orders.number', 0))"
@@ -407,6 +408,46 @@ async def release_order(
 
     return await idempotency.once(
         db, scope(actor), key, {"op": "release_order", "order": order_id}, now, operation
+    )
+
+
+_RELEASE_DRAFTS = """
+    UPDATE dispatch_orders SET state = 'released', released_at = $3, updated_at = $3
+    WHERE id = ANY($1::bigint[]) AND site_id = $2 AND state = 'draft'
+    RETURNING number
+"""
+
+
+async def release_orders(
+    db: Database,
+    site_id: int,
+    order_ids: Sequence[int],
+    *,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """Release the drafts among these orders of the site at once; the others (released meanwhile, or not
+    drafts) are counted and left as they are. One transaction, one journal entry per order released."""
+    key = idempotency.check_key(idempotency_key)
+    wanted = sorted(set(order_ids))
+    if not wanted:
+        raise Invalid("Tick the drafts to release.", field="order")
+    if len(wanted) > MAX_RELEASE:
+        raise Invalid("Release at most {max} orders at once.", field="order", max=MAX_RELEASE)
+
+    async def operation(session: AsyncSession) -> dict[str, Any]:
+        numbers = sorted(
+            row[0] for row in await (await driver(session)).fetch(_RELEASE_DRAFTS, wanted, site_id, now)
+        )
+        if numbers:
+            live.changed(session, site_id, Topic.ORDERS)
+        for number in numbers:
+            await _journal(session, "order.released", actor, number)
+        return {"released": numbers, "left": len(wanted) - len(numbers)}
+
+    return await idempotency.once(
+        db, scope(actor), key, {"op": "release_orders", "site": site_id, "orders": wanted}, now, operation
     )
 
 

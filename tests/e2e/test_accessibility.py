@@ -337,6 +337,14 @@ def test_an_order_is_created_then_edited_in_french(orders_at_lyon: int, page: Pa
     expect(lines.nth(1)).to_contain_text("A11Y-WATER")
     expect(lines.nth(1).locator("td").nth(3)).to_have_text("24")
     expect(page.locator(".badge-big")).to_have_text("Brouillon")
+    number = (page.locator("h1").text_content() or "").split()[-1]
+    # Released from the list of drafts, ticked among others.
+    page.goto(f"{live_server}/sites/LYS/orders?state=draft")
+    assert_accessible(page)
+    page.get_by_label(f"Lancer {number}").check()
+    page.get_by_role("button", name="Lancer les brouillons cochés").click()
+    expect(page.locator(".alert-ok")).to_contain_text("1 commande lancée")
+    expect(page.locator("#order-results")).not_to_contain_text(number)
 
 
 @pytest.mark.parametrize("path", ["/sites/LYS/board", "/sites/LYS/board/wall?rotate=LYS,LIL"])

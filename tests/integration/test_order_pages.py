@@ -454,3 +454,36 @@ async def test_a_line_is_taken_out_of_the_form_keeping_the_others_and_nothing_is
         units = await s.scalar(select(DispatchOrder.units).where(DispatchOrder.id == orders["draft"]["id"]))
         count = await s.scalar(select(func.count()).select_from(DispatchOrder))
     assert (units, count) == (12, 4)  # neither the draft nor a new order was touched
+
+
+async def test_ticked_drafts_are_released_at_once_from_the_list(client, db, orders):
+    await as_(client, "supervisor")
+    listing = await client.get("/sites/LYS/orders", params={"state": "draft"})
+    assert "Lancer les brouillons cochés" in listing.text and "1 brouillon sur cette page." in listing.text
+    form = {"idempotency_key": hidden_key(listing.text), "q": "", "state": "draft"}
+    ticked = [str(orders["draft"]["id"]), str(orders["released"]["id"])]  # the second is not a draft
+    done = await post_form(client, "/sites/LYS/orders/release", {**form, "order": ticked})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/sites/LYS/orders?state=draft&released=1&left=1"
+    shown = " ".join(unescape((await client.get(done.headers["location"])).text).split())
+    assert "1 commande lancée : la prochaine répartition la servira." in shown
+    assert "1 n'était plus un brouillon et reste telle quelle." in shown
+    async with db.sessions() as s:
+        states = dict((await s.execute(select(DispatchOrder.number, DispatchOrder.state))).all())
+        journaled = await s.scalar(select(func.count()).where(AccessEvent.event == "order.released"))
+    assert states[orders["draft"]["number"]] == "released" and journaled == 1
+    again = await post_form(client, "/sites/LYS/orders/release", {**form, "order": ticked})
+    assert again.headers["location"] == done.headers["location"]  # a double tap: the first answer
+    lille = await post_form(
+        client,
+        "/sites/LYS/orders/release",
+        {**form, "idempotency_key": "k-2", "order": [str(orders["lille"]["id"])]},
+    )
+    assert lille.headers["location"] == "/sites/LYS/orders?state=draft&left=1"  # another site's: left alone
+    none = await post_form(client, "/sites/LYS/orders/release", {**form, "idempotency_key": "k-3"})
+    assert none.status_code == 422 and "Cochez les brouillons à lancer." in unescape(none.text)
+    await as_(client, "operator")
+    assert "Lancer les brouillons" not in (await client.get("/sites/LYS/orders")).text
+    assert (
+        await post_form(client, "/sites/LYS/orders/release", {**form, "order": ticked})
+    ).status_code == 403
