@@ -113,30 +113,18 @@ async def test_products_locations_and_opening_stock_are_imported_and_the_ledger_
 
 async def test_what_dispatch_runs_may_do_with_products_comes_from_their_file(db):
     await make_catalog(db)
-    found = await import_file(
-        db,
-        "products",
-        csv_file(
-            "article;désignation;pcb;arrondi_colis;vente_unite;stock_securite\n"
-            "SKU-TEA;Thé vert x20;12;oui;non;24\n"
-            "SKU-SALT;Sel fin 1 kg;10;;oui;\n"
-            "SKU-OIL;Huile 1 L;6;non;peut-être;-3\n"
-        ),
+    good = (
+        "article;désignation;pcb;arrondi_colis;vente_unite;stock_securite\n"
+        "SKU-TEA;Thé vert x20;12;oui;non;24\n"
+        "SKU-SALT;Sel fin 1 kg;10;;oui;\n"
     )
+    found = await import_file(db, "products", csv_file(good + "SKU-OIL;Huile 1 L;6;non;peut-être;-3\n"))
     assert found.status == "failed"
     assert messages(found) == [  # each named by the file's own header
         (4, "vente_unite", "peut-être is not yes or no (oui/non, 1/0, x or blank)."),
         (4, "stock_securite", "-3 is out of range: from 0 to 1000000000."),
     ]
-    fixed = await import_file(
-        db,
-        "products",
-        csv_file(
-            "article;désignation;pcb;arrondi_colis;vente_unite;stock_securite\n"
-            "SKU-TEA;Thé vert x20;12;oui;non;24\n"
-            "SKU-SALT;Sel fin 1 kg;10;;oui;\n"
-        ),
-    )
+    fixed = await import_file(db, "products", csv_file(good))
     assert fixed.status == "done", fixed.errors
     async with db.sessions() as s:
         rows = (
