@@ -1,7 +1,8 @@
 """Dispatch orders: their states, which moves between them a person may ask for, and where work puts them.
 
-A person asks for two transitions (release a draft, cancel an open order), and may correct an order
-no stock was ever reserved for. The others follow from the
+A person asks for three transitions (release a draft, put an order not being picked on hold, which
+makes it a draft again, and cancel an open order), and may correct an order no stock was ever reserved
+for. The others follow from the
 work done on the order's lines, so they are derived, never set by hand: an order with reserved stock is
 allocated, with a list being picked it is picking, with everything reserved picked it is picked, and a
 shipment makes it dispatched. Deriving them from the lines keeps the state and the figures from ever
@@ -69,6 +70,19 @@ def check_release(state: OrderState) -> OrderState:
     if state is not OrderState.DRAFT:
         raise TransitionRefused("release", state)
     return OrderState.RELEASED
+
+
+# States an order may be put on hold from: asked for, and maybe reserved for, but nobody is picking it.
+HOLDABLE = frozenset({OrderState.RELEASED, OrderState.ALLOCATED})
+
+
+def check_hold(state: OrderState, lines: Iterable[LineProgress]) -> OrderState:
+    """An order nobody is picking goes back to draft: its reservations are given back, runs skip it until
+    it is released again. Units already picked must be shipped or put back first."""
+    picked = sum(line.picked for line in lines)
+    if state not in HOLDABLE or picked:
+        raise TransitionRefused("hold", state, picked)
+    return OrderState.DRAFT
 
 
 def check_cancel(state: OrderState, lines: Iterable[LineProgress]) -> OrderState:

@@ -43,6 +43,7 @@ from app.services.orders import (
     cancel_order,
     create_order,
     edit_order,
+    hold_order,
     release_order,
 )
 from app.services.users import Actor
@@ -160,12 +161,12 @@ class OrderEdited(OrderDetail):
 
 @dataclass(frozen=True)
 class OrderMoved:
-    """Where an order stands after a release or a cancellation."""
+    """Where an order stands after a release, a hold or a cancellation."""
 
     id: int
     number: str
     state: str
-    released_units: int  # reserved stock given back by a cancellation
+    released_units: int  # reserved stock given back by a hold or a cancellation
 
 
 _PROBLEMS = {
@@ -399,6 +400,24 @@ class ApiOrdersController(_ApiController):
     ) -> OrderMoved:
         """Release a draft: its demand joins the next dispatch run (idempotent)."""
         return await _move(request, ctx, order_id, idempotency_key, release_order)
+
+    @post(
+        "/{order_id:int}/hold",
+        name="api:orders-hold",
+        opt=access(SUPERVISORS),
+        status_code=200,
+        responses=problems(403, 404, 409, 422),
+    )
+    async def hold(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        order_id: FromPath[int],
+        idempotency_key: IdempotencyKey = None,
+    ) -> OrderMoved:
+        """Put an order nobody is picking on hold: the stock reserved for it is given back and it is a
+        draft again, which dispatch runs skip until it is released (idempotent)."""
+        return await _move(request, ctx, order_id, idempotency_key, hold_order)
 
     @post(
         "/{order_id:int}/cancel",

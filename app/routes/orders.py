@@ -44,6 +44,7 @@ from app.services.orders import (
     due_moment,
     edit_order,
     edit_refusal,
+    hold_order,
     product_choice,
     release_order,
     release_orders,
@@ -319,6 +320,17 @@ class OrdersController(Controller):
     ) -> Response[Any]:
         return await _move(request, ctx, site, order_id, data, release_order)
 
+    @post("/{order_id:int}/hold", name="orders:hold", opt=access(SUPERVISORS), status_code=303)
+    async def hold(
+        self,
+        request: Request[Any, Any, Any],
+        ctx: Ctx,
+        site: FromPath[str],
+        order_id: FromPath[int],
+        data: Form,
+    ) -> Response[Any]:
+        return await _move(request, ctx, site, order_id, data, hold_order)
+
     @post("/{order_id:int}/cancel", name="orders:cancel", opt=access(SUPERVISORS), status_code=303)
     async def cancel(
         self,
@@ -425,7 +437,8 @@ async def _move(
     data: dict[str, Any],
     use_case: Callable[..., Awaitable[tuple[int, dict[str, Any]]]],
 ) -> Response[Any]:
-    """Release or cancel, then back to the order; a refusal shows on the order's page with a fresh key."""
+    """Release, hold or cancel, then back to the order; a refusal shows on the order's page with a fresh
+    key."""
     here = await site_for(ctx, principal_of(request), site)
     await _order(ctx, here, order_id)
     try:

@@ -8,7 +8,7 @@ app/domain/orders.py whether the move is allowed; a refusal names the order and 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -32,6 +32,7 @@ from app.domain.orders import (
     TransitionRefused,
     check_cancel,
     check_edit,
+    check_hold,
     check_release,
     order_number,
 )
@@ -385,7 +386,7 @@ _OPEN_TASKS = """
 """
 _SET_STATE = """
     UPDATE dispatch_orders SET state = $2::text, updated_at = $3,
-        released_at = CASE WHEN $2::text = 'released' THEN $3 ELSE released_at END
+        released_at = CASE $2::text WHEN 'released' THEN $3 WHEN 'draft' THEN NULL ELSE released_at END
     WHERE id = $1
 """
 
@@ -455,6 +456,30 @@ async def cancel_order(
     db: Database, order_id: int, *, actor: Actor, idempotency_key: str, now: datetime
 ) -> tuple[int, dict[str, Any]]:
     """Cancel an order not yet picked; the stock its open pick tasks reserved is given back."""
+    return await _give_back(
+        db, order_id, "cancel_order", check_cancel, "order.cancelled", actor, idempotency_key, now
+    )
+
+
+async def hold_order(
+    db: Database, order_id: int, *, actor: Actor, idempotency_key: str, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """Put an order nobody is picking on hold: the stock reserved for it is given back and it is a draft
+    again, which runs skip until it is released."""
+    return await _give_back(db, order_id, "hold_order", check_hold, "order.held", actor, idempotency_key, now)
+
+
+async def _give_back(
+    db: Database,
+    order_id: int,
+    op: str,  # the use case's name in its idempotency fingerprint (kept as it was for cancel_order)
+    check: Callable[[OrderState, list[LineProgress]], OrderState],
+    event: str,
+    actor: Actor,
+    idempotency_key: str,
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """Move an order to the state `check` allows, giving back the stock its open pick tasks reserved."""
     key = idempotency.check_key(idempotency_key)
 
     async def operation(session: AsyncSession) -> dict[str, Any]:
@@ -466,24 +491,17 @@ async def cancel_order(
         number, state = await _lock(session, order_id)
         lines = [LineProgress(*row) for row in await pg.fetch(_LOCK_LINES, order_id)]
         try:
-            check_cancel(state, lines)
+            wanted = check(state, lines)
         except TransitionRefused as refused:
             raise _refusal(refused, number) from None
         tasks = [row[0] for row in await pg.fetch(_OPEN_TASKS, order_id)]
         released = await release_tasks(session, tasks, now)
         live.changed(session, site_id, Topic.PICKING, Topic.STOCK)
-        await pg.execute(_SET_STATE, order_id, OrderState.CANCELLED.value, now)
-        await _journal(session, "order.cancelled", actor, number, released_units=released.units)
-        return {
-            "id": order_id,
-            "number": number,
-            "state": OrderState.CANCELLED.value,
-            "released_units": released.units,
-        }
+        await pg.execute(_SET_STATE, order_id, wanted.value, now)
+        await _journal(session, event, actor, number, released_units=released.units)
+        return {"id": order_id, "number": number, "state": wanted.value, "released_units": released.units}
 
-    return await idempotency.once(
-        db, scope(actor), key, {"op": "cancel_order", "order": order_id}, now, operation
-    )
+    return await idempotency.once(db, scope(actor), key, {"op": op, "order": order_id}, now, operation)
 
 
 _LOCK_FOR_EDIT = """
@@ -599,6 +617,13 @@ async def _journal(session: AsyncSession, event: str, actor: Actor, number: str,
 def _refusal(refused: TransitionRefused, number: str) -> Refused:
     """Why this order cannot move, in words an operator can act on."""
     facts = {"number": number, "state": refused.state.value}
+    if refused.picked and refused.action == "hold":
+        return Refused(
+            "Order {number} cannot be put on hold: {picked} units are already picked. "
+            "Ship them or put them back first.",
+            picked=refused.picked,
+            **facts,
+        )
     if refused.picked:
         return Refused(
             "Order {number} cannot be cancelled: {picked} units are already picked. "
@@ -618,4 +643,8 @@ def _refusal(refused: TransitionRefused, number: str) -> Refused:
         )
     if refused.action == "release":
         return Refused("Order {number} is already released.", **facts)
+    if refused.action == "hold" and refused.state is OrderState.DRAFT:
+        return Refused("Order {number} is a draft: no run takes it until it is released.", **facts)
+    if refused.action == "hold":
+        return Refused("Order {number} is being picked: it can no longer be put on hold.", **facts)
     return Refused("Order {number} is being picked: it can no longer be cancelled.", **facts)

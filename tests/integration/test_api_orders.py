@@ -142,6 +142,15 @@ async def test_release_then_cancel_through_the_api_with_the_reservation_given_ba
     assert problem["state"] == "released"
     await put_in_stock(db, catalog.site_id, "SKU-WATER", 30)
     await reserve_line(db, order["id"], 1, 24)
+    held = await post(client, auth, f"/api/v1/orders/{order['id']}/hold")
+    assert held.json() == {
+        "id": order["id"],
+        "number": order["number"],
+        "state": "draft",
+        "released_units": 24,
+    }
+    await post(client, auth, f"/api/v1/orders/{order['id']}/release")
+    await reserve_line(db, order["id"], 1, 24)
     cancelled = await post(client, auth, f"/api/v1/orders/{order['id']}/cancel")
     assert cancelled.json()["state"] == "cancelled" and cancelled.json()["released_units"] == 24
     shown = (await client.get(f"/api/v1/orders/{order['id']}", headers=auth)).json()
@@ -201,6 +210,7 @@ async def test_the_new_endpoints_are_in_the_openapi_schema(client, catalog):
         "/api/v1/orders",
         "/api/v1/orders/{order_id}",
         "/api/v1/orders/{order_id}/release",
+        "/api/v1/orders/{order_id}/hold",
         "/api/v1/orders/{order_id}/cancel",
     ):
         assert path in schema["paths"], path

@@ -487,3 +487,19 @@ async def test_ticked_drafts_are_released_at_once_from_the_list(client, db, orde
     assert (
         await post_form(client, "/sites/LYS/orders/release", {**form, "order": ticked})
     ).status_code == 403
+
+
+async def test_an_allocated_order_is_put_on_hold_from_its_page(client, db, orders):
+    await put_in_stock(db, orders["site_id"], "SKU-WATER", 20)
+    await reserve_line(db, orders["released"]["id"], 1, 12)
+    await as_(client, "supervisor")
+    url = f"/sites/LYS/orders/{orders['released']['id']}"
+    page = await client.get(url, headers={"Accept-Language": "fr"})
+    assert "Mettre en attente" in page.text
+    held = await post_form(client, f"{url}/hold", {"idempotency_key": hidden_key(page.text)}, headers=HTMX)
+    assert (held.status_code, held.headers["hx-redirect"]) == (200, url)
+    after = unescape((await client.get(url)).text)
+    assert "Brouillon" in after and "Mettre en attente" not in after and "Lancer" in after
+    async with db.sessions() as s:
+        assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
+    await assert_stock_invariants(db)

@@ -15,6 +15,7 @@ from app.services.orders import (
     OrderLineData,
     cancel_order,
     create_order,
+    hold_order,
     release_order,
 )
 from tests.integration.order_fixtures import (
@@ -248,3 +249,44 @@ async def test_every_order_change_is_journaled_with_who_did_it(db, site):
         ("order.released", "samir"),
         ("order.cancelled", "samir"),
     ]
+
+
+async def hold(db, order_id, key=None):
+    return await hold_order(
+        db, order_id, actor=await actor(db), idempotency_key=key or uuid.uuid4().hex, now=NOW
+    )
+
+
+async def test_an_order_on_hold_gives_its_stock_back_and_waits_as_a_draft_until_released(db, site):
+    await put_in_stock(db, site, "SKU-WATER", 30)
+    allocated = await create(db, order(site, ("SKU-WATER", 12), release=True))
+    await reserve_line(db, allocated["id"], 1, 12)
+    _status, answer = await hold(db, allocated["id"], key="hold-1")
+    assert (answer["state"], answer["released_units"]) == ("draft", 12)
+    assert (await hold(db, allocated["id"], key="hold-1"))[1] == answer  # a replay: nothing more
+    async with db.sessions() as s:
+        reserved = await s.scalar(text("SELECT sum(reserved) FROM stock_balances"))
+        released_at = await s.scalar(
+            select(DispatchOrder.released_at).where(DispatchOrder.id == allocated["id"])
+        )
+        list_status = await s.scalar(text("SELECT status FROM pick_lists"))
+        events = (await s.scalars(select(AccessEvent.event).where(AccessEvent.event == "order.held"))).all()
+    assert (reserved, released_at, list_status, events) == (0, None, "cancelled", ["order.held"])
+    with pytest.raises(Refused, match="is a draft: no run takes it until it is released"):
+        await hold(db, allocated["id"])
+    assert (await release(db, allocated["id"]))[1]["state"] == "released"  # back in the next run's demand
+    await assert_stock_invariants(db)
+
+
+async def test_an_order_being_picked_or_with_picked_units_cannot_be_put_on_hold(db, site):
+    await put_in_stock(db, site, "SKU-WATER", 30)
+    picking = await create(db, order(site, release=True))
+    await reserve_line(db, picking["id"], 1, 12, taken_by="olivia")
+    with pytest.raises(Refused, match="is being picked: it can no longer be put on hold"):
+        await hold(db, picking["id"])
+    picked = await create(db, order(site, ("SKU-WATER", 12), release=True))
+    await mark_picked(db, picked["id"], 1, 5)
+    with pytest.raises(Refused) as refused:
+        await hold(db, picked["id"])
+    assert refused.value.facts["picked"] == 5 and "cannot be put on hold" in refused.value.message
+    await assert_stock_invariants(db)

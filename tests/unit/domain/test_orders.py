@@ -14,6 +14,7 @@ from app.domain.orders import (
     TransitionRefused,
     check_cancel,
     check_edit,
+    check_hold,
     check_release,
     is_late,
     order_number,
@@ -96,3 +97,16 @@ def test_an_order_is_late_once_its_due_time_has_passed_until_it_is_dispatched_or
 def test_generated_numbers_carry_the_day_and_a_four_digit_sequence():
     assert order_number(date(2026, 11, 25), 42) == "CMD-20261125-0042"
     assert order_number(date(2026, 1, 2), 12345) == "CMD-20260102-12345"
+
+
+@given(states, st.lists(lines(), min_size=1, max_size=5))
+def test_only_a_released_or_allocated_order_with_nothing_picked_goes_on_hold(state, order_lines):
+    if state in (OrderState.RELEASED, OrderState.ALLOCATED) and not any(line.picked for line in order_lines):
+        assert check_hold(state, order_lines) is OrderState.DRAFT
+    else:
+        with pytest.raises(TransitionRefused) as refused:
+            check_hold(state, order_lines)
+        assert (refused.value.action, refused.value.picked) == (
+            "hold",
+            sum(line.picked for line in order_lines),
+        )
