@@ -128,11 +128,6 @@ async def test_cancelling_from_the_page_releases_the_reservation_and_redirects_t
     async with db.sessions() as s:
         assert await s.scalar(text("SELECT sum(reserved) FROM stock_balances")) == 0
     await assert_stock_invariants(db)
-    # An order with units picked is not offered a hold it would be refused.
-    await post_form(client, f"{url}/release", {"idempotency_key": "again"})
-    await reserve_line(db, orders["released"]["id"], 1, 12)
-    await mark_picked(db, orders["released"]["id"], 1, 5)
-    assert "Mettre en attente" not in (await client.get(url)).text
 
 
 async def test_a_new_order_is_created_from_the_form_and_adding_a_line_keeps_what_was_typed(
