@@ -278,7 +278,7 @@ def test_a_person_never_receives_events_of_a_site_outside_their_scope(
             }"""
         )
         lille.evaluate("window.opened")
-        lille.wait_for_function("window.heard.length === 4")  # each topic once, as the stream opens
+        lille.wait_for_function("() => window.heard.length === 4")  # each topic once, as the stream opens
 
         async def receive_at(db: Database, site: str, location: str, document: str) -> None:
             async with db.reads() as session:
@@ -296,7 +296,7 @@ def test_a_person_never_receives_events_of_a_site_outside_their_scope(
         assert lille.evaluate("window.heard.length") == 4  # ... and not to a Lille operator
 
         run(boards_db, test_settings, lambda db: receive_at(db, "LIL", "A-01-01", "BL-LILLE"))
-        lille.wait_for_function("window.heard.length === 5")
+        lille.wait_for_function("() => window.heard.length === 5")
         assert lille.evaluate("window.heard[4]") == "stock"
         streams = open_streams(servers[0])
     # A client that leaves is released at once (its subscription with it), not at its next keep-alive.
