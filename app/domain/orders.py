@@ -76,12 +76,17 @@ def check_release(state: OrderState) -> OrderState:
 HOLDABLE = frozenset({OrderState.RELEASED, OrderState.ALLOCATED})
 
 
+def may_hold(state: OrderState, lines: Iterable[LineProgress]) -> bool:
+    """An order nobody is picking, with nothing picked yet, may go back to draft."""
+    return state in HOLDABLE and not any(line.picked for line in lines)
+
+
 def check_hold(state: OrderState, lines: Iterable[LineProgress]) -> OrderState:
     """An order nobody is picking goes back to draft: its reservations are given back, runs skip it until
     it is released again. Units already picked must be shipped or put back first."""
-    picked = sum(line.picked for line in lines)
-    if state not in HOLDABLE or picked:
-        raise TransitionRefused("hold", state, picked)
+    lines = list(lines)
+    if not may_hold(state, lines):
+        raise TransitionRefused("hold", state, sum(line.picked for line in lines))
     return OrderState.DRAFT
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 
 from app.db.models import Destination, DispatchOrder, DispatchOrderLine, PickTask, Product, Site
 from app.db.session import driver
-from app.domain.orders import FINAL, LineProgress, OrderState, is_late, may_edit
+from app.domain.orders import FINAL, LineProgress, OrderState, is_late, may_edit, may_hold
 
 OPEN = "open"  # the state filter for every order not yet dispatched or cancelled
 # The order a backorder continues. Made once: an alias of a mapped class builds a proxy of every column
@@ -75,6 +75,13 @@ class OrderDetail:
     @property
     def editable(self) -> bool:
         return may_edit(OrderState(self.state), ever_reserved=self.ever_reserved)
+
+    @property
+    def holdable(self) -> bool:
+        progress = [
+            LineProgress(line.quantity, line.allocated, line.picked, line.shipped) for line in self.lines
+        ]
+        return may_hold(OrderState(self.state), progress)
 
 
 _LINE_COUNT = (
