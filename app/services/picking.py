@@ -570,10 +570,10 @@ async def reassign_pick_list(
                 username=username,
             )
         if await pg.fetchval(_HAND_OVER, list_id, person["id"], now) is None:
-            current = await _list(session, list_id, site_ids)
-            refusal = closed_list(current.status, current.number)
-            assert refusal is not None  # a list neither open nor taken is finished or cancelled
-            raise refusal
+            current = await _list(session, list_id, site_ids)  # neither open nor taken: finished or cancelled
+            raise closed_list(current.status, current.number) or Refused(
+                "Pick list {number} is finished.", number=current.number
+            )
         await _orders_follow(session, list_id, row.site_id, now)
         await journal.record(
             session,
