@@ -12,8 +12,9 @@ from sqlalchemy import text
 
 from app.db.session import Database, sqlalchemy_config
 from app.services.errors import Refused
-from app.services.picking import take_pick_list
+from app.services.picking import reassign_pick_list, take_pick_list
 from app.services.run_undo import NothingToUndo, undo_dispatch_run
+from tests.conftest import PERSONAS
 from tests.helpers import post_form
 from tests.integration.picking_fixtures import (
     PICK_TIME,
@@ -115,6 +116,12 @@ async def test_a_cancelled_list_cannot_be_taken_and_leaves_the_pick_lists_screen
         await take(db, day.flour_list)
     with pytest.raises(Refused, match="This task was cancelled: its stock is no longer reserved for it"):
         await confirm(db, day.flour_task, "A-01-01", "SKU-FLOUR", 20)  # a tablet still showing it
+    boss, boss_name = await persona_actor(db, "supervisor")
+    with pytest.raises(Refused, match="was cancelled: nothing on it is left to pick"):
+        await reassign_pick_list(
+            db, day.flour_list, PERSONAS["operator"].username, site_ids=None, actor=boss,
+            actor_name=boss_name, idempotency_key="give", now=PICK_TIME,
+        )  # fmt: skip
     await sign_in(client, "operator")
     lists = visible_text((await client.get("/sites/LYS/picking")).text)
     assert "1-001" not in lists and "1-002" not in lists
